@@ -1,0 +1,45 @@
+# rook-py developer tasks. `make demo` and `make test` are the two set-up commands.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install tools test test-quick lint typecheck demo bench faults manifests clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# promtool and amtool from Debian's prometheus packages; tests that need them skip with a reason otherwise.
+tools:
+	@scripts/install-tools.sh
+
+lint: install
+	$(BIN)/ruff check rook_py tests bench cmd
+	$(BIN)/mypy rook_py/framework
+
+test: install tools lint
+	$(BIN)/python -m pytest -q
+
+test-quick: install
+	$(BIN)/python -m pytest -q -x
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+bench: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m bench
+
+faults: install
+	ROOK_FAULT_ITERATIONS=full $(BIN)/python -m pytest -q tests/faults
+
+manifests: install
+	$(BIN)/python scripts/gen_manifests.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache
