@@ -1,0 +1,1 @@
+"""End-to-end monitoring pipeline on loopback (real Prometheus and Alertmanager)."""

@@ -1,0 +1,1 @@
+"""Test support: doubles and helpers shared by several test packages."""

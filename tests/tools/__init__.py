@@ -1,0 +1,1 @@
+"""promtool/amtool checks of the rendered monitoring configuration."""
