@@ -1,0 +1,298 @@
+"""Label and field selectors: grammar, validation, canonical form and matching."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rook_py.framework.labels import (
+    DOES_NOT_EXIST,
+    EQUALS,
+    EXISTS,
+    IN,
+    NOT_EQUALS,
+    NOT_IN,
+    FieldSelector,
+    Requirement,
+    Selector,
+    escape_field_value,
+    everything,
+    format_selector,
+    nothing,
+    parse_field_selector,
+    parse_selector,
+    selector_from_label_selector,
+    validate_label_value,
+    validate_qualified_name,
+)
+
+# --- parsing and canonical form ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("", ""),
+        ("   ", ""),
+        ("a=b", "a=b"),
+        ("a==b", "a==b"),
+        ("a!=b", "a!=b"),
+        ("x=1,a=2", "a=2,x=1"),
+        ("env in (prod, dev)", "env in (dev,prod)"),
+        ("env notin (a,b,a)", "env notin (a,b)"),
+        ("tier", "tier"),
+        ("!tier", "!tier"),
+        ("  a = b ,  !c ", "a=b,!c"),
+        ("a=", "a="),
+        ("example.com/role=db", "example.com/role=db"),
+        ("k in ()", "k in ()"),
+        ("n>5", "n>5"),
+        ("n<5", "n<5"),
+        ("in=notin", "in=notin"),
+    ],
+)
+def test_parse_canonical_string(text: str, canonical: str) -> None:
+    sel = parse_selector(text)
+    assert str(sel) == canonical
+    # The canonical form is a fixed point.
+    assert parse_selector(str(sel)) == sel
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a=b c", "expected: ',' or 'end of string'"),
+        ("a in b", "expected: '('"),
+        ("a in (b", "expected: ',', ')' or identifier"),
+        ("!a=b", "found '=', expected: ',' or 'end of string'"),
+        ("a=b,,c", "found ',', expected: identifier after ','"),
+        ("a=b,", "identifier after ','"),
+        ("=b", "expected: !, identifier"),
+        ("-a=b", "name part must consist of"),
+        ("a=-b", "a valid label must be an empty string"),
+        ("a/b/c=d", "a qualified name must consist of"),
+        ("Example.com/a=b", "prefix part"),
+        ("/a=b", "prefix part must be non-empty"),
+        (f"{'k' * 64}=v", "no more than 63 characters"),
+        (f"k={'v' * 64}", "no more than 63 characters"),
+        ("a==", None),
+        ("n>x", "must be an integer"),
+        ("a b", "expected: '=', '!=', '==', 'in', 'notin'"),
+    ],
+)
+def test_parse_errors(text: str, fragment: str | None) -> None:
+    if fragment is None:
+        # `a==` is valid upstream: an exact match on the empty value.
+        assert parse_selector(text).matches({"a": ""})
+        return
+    with pytest.raises(ValueError) as exc:
+        parse_selector(text)
+    assert fragment in str(exc.value)
+
+
+# --- matching -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("a=b", {"a": "b"}, True),
+        ("a=b", {"a": "c"}, False),
+        ("a=b", {}, False),
+        ("a==b", {"a": "b", "x": "y"}, True),
+        ("a!=b", {"a": "c"}, True),
+        ("a!=b", {"a": "b"}, False),
+        ("a!=b", {}, True),  # A missing key satisfies !=.
+        ("a in (x,y)", {"a": "y"}, True),
+        ("a in (x,y)", {"a": "z"}, False),
+        ("a in (x,y)", {}, False),
+        ("a notin (x,y)", {"a": "z"}, True),
+        ("a notin (x,y)", {}, True),  # ...and notin.
+        ("a notin (x,y)", {"a": "x"}, False),
+        ("a", {"a": ""}, True),
+        ("a", {"b": "a"}, False),
+        ("!a", {"b": "1"}, True),
+        ("!a", {"a": "1"}, False),
+        ("a=1,b", {"a": "1", "b": "2"}, True),
+        ("a=1,b", {"a": "1"}, False),
+        ("n>5", {"n": "6"}, True),
+        ("n>5", {"n": "5"}, False),
+        ("n<5", {"n": "x"}, False),
+        ("", {}, True),
+    ],
+)
+def test_matches(text: str, labels: dict[str, str], expected: bool) -> None:
+    assert parse_selector(text).matches(labels) is expected
+
+
+def test_everything_and_nothing() -> None:
+    assert everything().empty()
+    assert Selector.everything().matches({"any": "thing"})
+    assert everything().matches(None)
+    assert not nothing().empty()
+    assert not nothing().matches({})
+    assert str(nothing()) == ""
+    assert nothing() != everything()
+
+
+def test_requires_exact_match_and_add() -> None:
+    sel = parse_selector("app=web,tier in (fe)")
+    assert sel.requires_exact_match("app") == "web"
+    assert sel.requires_exact_match("tier") == "fe"
+    assert sel.requires_exact_match("other") is None
+    bigger = sel.add(Requirement.new("zone", EXISTS))
+    assert str(bigger) == "app=web,tier in (fe),zone"
+    assert str(sel) == "app=web,tier in (fe)"  # Unchanged.
+
+
+def test_requirement_new_validates_value_counts() -> None:
+    with pytest.raises(ValueError, match="values set can't be empty"):
+        Requirement.new("a", IN, [])
+    with pytest.raises(ValueError, match="one single value"):
+        Requirement.new("a", EQUALS, ["x", "y"])
+    with pytest.raises(ValueError, match="must be empty"):
+        Requirement.new("a", DOES_NOT_EXIST, ["x"])
+    with pytest.raises(ValueError, match="Unsupported"):
+        Requirement.new("a", "like", ["x"])
+
+
+# --- metav1.LabelSelector --------------------------------------------------------------------------
+
+
+def test_selector_from_label_selector() -> None:
+    sel = selector_from_label_selector(
+        {
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["fe", "be"]},
+                {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                {"key": "zone", "operator": "Exists"},
+                {"key": "legacy", "operator": "DoesNotExist"},
+            ],
+        }
+    )
+    assert str(sel) == "app=web,env notin (dev),!legacy,tier in (be,fe),zone"
+    assert sel.matches({"app": "web", "tier": "fe", "zone": "a"})
+    assert not sel.matches({"app": "web", "tier": "fe", "zone": "a", "legacy": "1"})
+    assert not sel.matches({"app": "web", "tier": "fe", "zone": "a", "env": "dev"})
+    assert [r.operator for r in sel.requirements] == [EQUALS, NOT_IN, DOES_NOT_EXIST, IN, EXISTS]
+
+
+def test_selector_from_label_selector_edge_cases() -> None:
+    assert not selector_from_label_selector(None).matches({})
+    assert selector_from_label_selector({}).matches({"x": "y"})
+    assert selector_from_label_selector({"matchLabels": {}, "matchExpressions": []}).empty()
+    with pytest.raises(ValueError, match='"Like" is not a valid label selector operator'):
+        selector_from_label_selector(
+            {"matchExpressions": [{"key": "a", "operator": "Like", "values": ["x"]}]}
+        )
+    with pytest.raises(ValueError):
+        selector_from_label_selector({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]})
+    with pytest.raises(ValueError):
+        selector_from_label_selector({"matchLabels": {"bad key": "x"}})
+
+
+def test_format_selector() -> None:
+    assert format_selector({"b": "2", "a": "1"}) == "a=1,b=2"
+    assert format_selector({}) == ""
+    assert parse_selector(format_selector({"b": "2", "a": "1"})).matches({"a": "1", "b": "2"})
+
+
+# --- validation helpers ----------------------------------------------------------------------------
+
+
+def test_validate_qualified_name_and_value() -> None:
+    assert validate_qualified_name("app.kubernetes.io/name") == []
+    assert validate_qualified_name("a") == []
+    assert validate_qualified_name("") == ["name part must be non-empty"]
+    assert validate_qualified_name("a_b.c-D") == []
+    assert validate_qualified_name("_a") != []
+    assert validate_label_value("") == []
+    assert validate_label_value("v1.2_x-y") == []
+    assert validate_label_value("a b") != []
+
+
+_key_part = st.from_regex(r"[a-z0-9]([a-z0-9_.-]{0,10}[a-z0-9])?", fullmatch=True)
+_value = st.one_of(st.just(""), _key_part)
+
+
+@given(
+    st.dictionaries(_key_part, _value, max_size=4),
+    st.lists(
+        st.tuples(_key_part, st.sampled_from(["=", "!=", "in", "notin", "exists", "!"]), _value), max_size=4
+    ),
+)
+def test_canonical_form_round_trips_and_keeps_meaning(
+    labels: dict[str, str], terms: list[tuple[str, str, str]]
+) -> None:
+    parts = []
+    for key, op, value in terms:
+        if op in ("in", "notin"):
+            parts.append(f"{key} {op} ({value})")
+        elif op == "exists":
+            parts.append(key)
+        elif op == "!":
+            parts.append(f"!{key}")
+        else:
+            parts.append(f"{key}{op}{value}")
+    sel = parse_selector(",".join(parts))
+    again = parse_selector(str(sel))
+    assert again == sel
+    assert again.matches(labels) == sel.matches(labels)
+
+
+# --- field selectors -------------------------------------------------------------------------------
+
+
+def test_field_selector_parse_and_match() -> None:
+    sel = parse_field_selector("spec.nodeName=node-1,metadata.name!=skip")
+    assert str(sel) == "metadata.name!=skip,spec.nodeName=node-1"  # Terms are sorted upstream.
+    assert [(r.field, r.operator, r.value) for r in sel.requirements] == [
+        ("metadata.name", NOT_EQUALS, "skip"),
+        ("spec.nodeName", EQUALS, "node-1"),
+    ]
+    assert sel.matches({"spec.nodeName": "node-1", "metadata.name": "a"})
+    assert not sel.matches({"spec.nodeName": "node-1", "metadata.name": "skip"})
+    assert not sel.matches({"metadata.name": "a"})
+    assert sel.requires_exact_match("spec.nodeName") == "node-1"
+    assert sel.requires_exact_match("metadata.name") is None
+
+
+def test_field_selector_double_equals_and_missing_field() -> None:
+    sel = parse_field_selector("metadata.namespace==default")
+    assert str(sel) == "metadata.namespace=default"
+    # A missing field reads as "" (fields.Set.Get), so `f=` selects objects without it.
+    assert parse_field_selector("spec.nodeName=").matches({})
+    assert not parse_field_selector("spec.nodeName!=").matches({})
+
+
+def test_field_selector_empty() -> None:
+    sel = parse_field_selector("")
+    assert isinstance(sel, FieldSelector)
+    assert sel.empty()
+    assert sel.matches({"anything": "x"})
+    assert str(sel) == ""
+
+
+def test_field_selector_escapes() -> None:
+    value = r"a\,b\=c\\d"
+    sel = parse_field_selector(f"metadata.name={value}")
+    assert sel.requirements[0].value == "a,b=c\\d"
+    assert str(sel) == f"metadata.name={value}"
+    assert escape_field_value("a,b=c\\d") == value
+    assert parse_field_selector(str(sel)) == sel
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("metadata.name", "can't understand 'metadata.name'"),
+        (r"metadata.name=a\x", "invalid escape sequence"),
+        ("metadata.name=a=b", "unescaped character in value: 61"),
+        ("metadata.name=a\\", "invalid escape sequence"),
+    ],
+)
+def test_field_selector_errors(text: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        parse_field_selector(text)
