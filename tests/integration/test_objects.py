@@ -1,0 +1,183 @@
+"""Object helpers against envtest: apply's write discipline, finalizers, status, owner refs.
+
+Writes are counted by spying on the client (works on the emulator and on a real control plane).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import pytest
+
+from rook_py.framework.client import Client, errors, load_config
+from rook_py.framework.objects import (
+    LAST_APPLIED_ANNOTATION,
+    add_finalizer,
+    apply,
+    controller_of,
+    get_condition,
+    remove_finalizer,
+    set_condition,
+    set_controller_reference,
+    update_status,
+)
+
+JSON = dict[str, Any]
+WRITE_VERBS = ("create", "update", "update_status", "patch", "delete")
+
+
+@pytest.fixture
+def client(envtest: Any, mocker: Any) -> Client:
+    c = Client(load_config(envtest.kubeconfig), timeout=10.0, user_agent="it-objects/1")
+    for verb in WRITE_VERBS:
+        mocker.spy(c, verb)
+    return c
+
+
+def writes(client: Any) -> int:
+    return sum(getattr(client, verb).call_count for verb in WRITE_VERBS)
+
+
+def deployment(image: str = "nginx:1.25", replicas: int = 2, env: list[JSON] | None = None,
+               labels: dict[str, str] | None = None) -> JSON:
+    container: JSON = {"name": "app", "image": image,
+                       "ports": [{"containerPort": 8080, "name": "http"}],
+                       "env": env if env is not None else [{"name": "MODE", "value": "a"}]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default",
+                         "labels": labels if labels is not None else {"app": "web"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [container]}}}}
+
+
+def service() -> JSON:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+
+
+def test_apply_twice_makes_zero_writes_the_second_time(client: Client) -> None:
+    first = apply(client, deployment())
+    assert first.action == "created"
+    assert LAST_APPLIED_ANNOTATION in first.object["metadata"]["annotations"]
+    svc = apply(client, service())
+    assert svc.action == "created"
+    before = writes(client)
+    assert apply(client, deployment()).action == "unchanged"
+    assert apply(client, service()).action == "unchanged"
+    assert writes(client) == before
+    live_svc = client.get("v1", "Service", "web", "default")
+    assert live_svc["spec"].get("clusterIP")  # server-assigned, left alone
+
+
+def test_apply_reverts_manual_edit_of_owned_field(client: Client) -> None:
+    apply(client, deployment())
+    client.patch("apps/v1", "Deployment", "web", {"spec": {"replicas": 7},
+                                                  "metadata": {"labels": {"owner": "human"}}},
+                 namespace="default")
+    result = apply(client, deployment())
+    assert result.action == "updated"
+    live = client.get("apps/v1", "Deployment", "web", "default")
+    assert live["spec"]["replicas"] == 2
+    assert live["metadata"]["labels"] == {"app": "web", "owner": "human"}  # not ours: kept
+    before = writes(client)
+    assert apply(client, deployment()).action == "unchanged"
+    assert writes(client) == before
+
+
+def test_removed_field_is_removed_from_live_object(client: Client) -> None:
+    apply(client, deployment(env=[{"name": "MODE", "value": "a"}, {"name": "DEBUG", "value": "1"}],
+                             labels={"app": "web", "tier": "frontend"}))
+    result = apply(client, deployment(env=[{"name": "MODE", "value": "a"}], labels={"app": "web"}))
+    assert result.action == "updated"
+    live = client.get("apps/v1", "Deployment", "web", "default")
+    assert live["metadata"]["labels"] == {"app": "web"}
+    assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "MODE", "value": "a"}]
+
+
+def test_apply_conflict_is_retried_with_a_fresh_read(client: Client, mocker: Any) -> None:
+    apply(client, deployment())
+    stale = client.get("apps/v1", "Deployment", "web", "default")
+    client.patch("apps/v1", "Deployment", "web", {"metadata": {"annotations": {"touched": "yes"}}},
+                 namespace="default")
+    reader = mocker.Mock()
+    reader.get.return_value = copy.deepcopy(stale)  # a cache that has not caught up
+    result = apply(client, deployment(image="nginx:1.26"), reader=reader)
+    assert result.action == "updated"
+    assert client.update.call_count >= 2  # type: ignore[attr-defined]  # first one conflicted
+    live = client.get("apps/v1", "Deployment", "web", "default")
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
+    assert live["metadata"]["annotations"]["touched"] == "yes"
+
+
+def test_finalizers_are_conflict_safe_and_idempotent(client: Client) -> None:
+    obj = client.create({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "fin", "namespace": "default"}})
+    client.patch("v1", "ConfigMap", "fin", {"data": {"k": "v"}}, namespace="default")  # obj is now stale
+    with_fin = add_finalizer(client, obj, "rook.io/test")
+    assert with_fin["metadata"]["finalizers"] == ["rook.io/test"]
+    assert with_fin["data"] == {"k": "v"}
+    before = writes(client)
+    add_finalizer(client, with_fin, "rook.io/test")
+    assert writes(client) == before
+    client.delete("v1", "ConfigMap", "fin", "default")
+    terminating = client.get("v1", "ConfigMap", "fin", "default")
+    assert terminating["metadata"].get("deletionTimestamp")
+    remove_finalizer(client, terminating, "rook.io/test")
+    with pytest.raises(errors.NotFound):
+        client.get("v1", "ConfigMap", "fin", "default")
+
+
+def test_conditions_and_status_writes_only_when_changed(client: Client) -> None:
+    client.create({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                                              "x-kubernetes-preserve-unknown-fields": True}}}]}})
+    gadget: JSON = {"apiVersion": "example.com/v1", "kind": "Gadget",
+                    "metadata": {"name": "g", "namespace": "default"}, "spec": {"n": 1}}
+    obj = None
+    for _ in range(100):
+        try:
+            obj = client.create(gadget)
+            break
+        except errors.NotFound:  # the CRD is being established
+            time.sleep(0.05)
+    assert obj is not None
+    status: JSON = copy.deepcopy(obj.get("status") or {})
+    assert set_condition(status, "Ready", "False", "Creating", "starting", obj["metadata"].get("generation"))
+    obj = update_status(client, obj, status)
+    assert get_condition(obj["status"], "Ready")["reason"] == "Creating"  # type: ignore[index]
+    before = writes(client)
+    again = copy.deepcopy(obj["status"])
+    assert not set_condition(again, "Ready", "False", "Creating", "starting", obj["metadata"].get("generation"))
+    update_status(client, obj, again)
+    assert writes(client) == before
+
+
+def test_controller_reference_is_accepted_by_the_server(client: Client) -> None:
+    owner = client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "namespace": "default"}})
+    child: JSON = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "child", "namespace": "default"}}
+    set_controller_reference(owner, child)
+    created = apply(client, child).object
+    ref = controller_of(created)
+    assert ref is not None and ref["uid"] == owner["metadata"]["uid"] and ref["blockOwnerDeletion"] is True
+
+
+@pytest.mark.emulator_only
+def test_server_sees_no_writes_from_a_noop_apply(envtest: Any) -> None:
+    """Counted on the server, per client identity (User-Agent), not on the client."""
+    c = Client(load_config(envtest.kubeconfig), user_agent="noop-apply/1")
+    apply(c, deployment())
+    apply(c, service())
+    envtest.stats.reset()
+    for _ in range(3):
+        assert apply(c, deployment()).action == "unchanged"
+        assert apply(c, service()).action == "unchanged"
+    for verb in ("create", "update", "patch", "delete"):
+        assert envtest.stats.count(user_agent="noop-apply", verb=verb) == 0
+    assert envtest.stats.count(user_agent="noop-apply", verb="get") == 6
