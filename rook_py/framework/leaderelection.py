@@ -1,0 +1,327 @@
+"""Leader election on a ``coordination.k8s.io/v1`` Lease, after client-go tools/leaderelection.
+
+Protocol (leaderelection.go ``tryAcquireOrRenew``, resourcelock/leaselock.go):
+
+* The Lease's spec is the election record: ``holderIdentity``, ``leaseDurationSeconds``,
+  ``acquireTime``, ``renewTime``, ``leaseTransitions``. Every write is a PUT carrying the
+  ``resourceVersion`` last read, so two candidates racing for one Lease cannot both win: the
+  loser gets a 409 Conflict.
+* Expiry is judged on the *local monotonic clock*: a candidate notes when it last saw the record
+  change and treats the lease as held until ``leaseDurationSeconds`` (the holder's own declared
+  duration) have passed since then. Clocks of different machines are never compared.
+* A leader renews every ``retry_period``; if it cannot renew within ``renew_deadline`` it
+  considers the lease lost and stops. ``lease_duration > renew_deadline`` guarantees the old
+  leader has stopped before anyone else may take over.
+* On a clean shutdown the leader releases the lease by writing an empty ``holderIdentity``, so a
+  standby takes over at its next retry instead of waiting a whole lease duration.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rook_py.framework import metrics
+from rook_py.framework.client.errors import ApiError, NotFound
+from rook_py.framework.logging import get_logger
+
+JSON = dict[str, Any]
+log = get_logger(__name__)
+
+JITTER_FACTOR = 1.2  # client-go's leaderelection.JitterFactor
+LEASE_API_VERSION = "coordination.k8s.io/v1"
+
+
+class LeaderElectionLost(RuntimeError):
+    """This process lost (or could not keep) its lease; it must exit non-zero and restart."""
+
+
+def format_micro_time(t: datetime) -> str:
+    """metav1.MicroTime wire format: RFC 3339 with exactly six fractional digits, in UTC."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(s: str | None) -> datetime | None:
+    if not s:
+        return None
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class LeaderElectionRecord:
+    """The election state stored in a Lease's spec (resourcelock.LeaderElectionRecord)."""
+
+    holder_identity: str = ""
+    lease_duration_seconds: int = 0
+    acquire_time: datetime | None = None
+    renew_time: datetime | None = None
+    leader_transitions: int = 0
+
+    @classmethod
+    def from_lease_spec(cls, spec: JSON) -> LeaderElectionRecord:
+        return cls(
+            holder_identity=spec.get("holderIdentity") or "",
+            lease_duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
+            acquire_time=parse_time(spec.get("acquireTime")),
+            renew_time=parse_time(spec.get("renewTime")),
+            leader_transitions=int(spec.get("leaseTransitions") or 0),
+        )
+
+    def to_lease_spec(self) -> JSON:
+        spec: JSON = {
+            "holderIdentity": self.holder_identity,
+            "leaseDurationSeconds": self.lease_duration_seconds,
+            "leaseTransitions": self.leader_transitions,
+        }
+        if self.acquire_time is not None:
+            spec["acquireTime"] = format_micro_time(self.acquire_time)
+        if self.renew_time is not None:
+            spec["renewTime"] = format_micro_time(self.renew_time)
+        return spec
+
+
+class LeaseLock:
+    """A resource lock backed by one Lease. Not thread-safe: owned by one LeaderElector.
+
+    ``get`` remembers the Lease it read; ``update`` writes on top of it (so the PUT carries its
+    resourceVersion). ``get`` raises ``NotFound`` when the Lease does not exist yet.
+    """
+
+    def __init__(self, client: Any, namespace: str, name: str, identity: str) -> None:
+        if not identity:
+            raise ValueError("leader election requires a non-empty identity")
+        self.client = client
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self._lease: JSON | None = None
+
+    def describe(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def get(self) -> tuple[LeaderElectionRecord, JSON]:
+        """The record, and the raw spec (compared to detect a change of the record)."""
+        lease: JSON = self.client.get(LEASE_API_VERSION, "Lease", self.name, self.namespace)
+        self._lease = lease
+        spec = dict(lease.get("spec") or {})
+        return LeaderElectionRecord.from_lease_spec(spec), spec
+
+    def create(self, record: LeaderElectionRecord) -> None:
+        self._lease = self.client.create({
+            "apiVersion": LEASE_API_VERSION, "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": record.to_lease_spec(),
+        }, namespace=self.namespace)
+
+    def update(self, record: LeaderElectionRecord) -> None:
+        if self._lease is None:
+            raise RuntimeError("lease not initialized; call get or create first")
+        lease = copy.deepcopy(self._lease)
+        lease.setdefault("apiVersion", LEASE_API_VERSION)
+        lease.setdefault("kind", "Lease")
+        lease["spec"] = record.to_lease_spec()
+        self._lease = self.client.update(lease)
+
+
+def validate_timing(lease_duration: float, renew_deadline: float, retry_period: float) -> None:
+    """client-go's NewLeaderElector checks: all positive, lease > renew > JitterFactor * retry."""
+    if lease_duration <= 0 or renew_deadline <= 0 or retry_period <= 0:
+        raise ValueError("lease_duration, renew_deadline and retry_period must be greater than zero")
+    if lease_duration <= renew_deadline:
+        raise ValueError("lease_duration must be greater than renew_deadline")
+    if renew_deadline <= JITTER_FACTOR * retry_period:
+        raise ValueError("renew_deadline must be greater than retry_period*JitterFactor "
+                         f"({JITTER_FACTOR})")
+
+
+@dataclass
+class LeaderCallbacks:
+    """``on_started_leading`` and ``on_new_leader`` run on the elector's thread: return promptly.
+
+    ``on_stopped_leading`` runs whenever ``run`` returns, leader or not (as in client-go).
+    """
+
+    on_started_leading: Callable[[], None] = lambda: None
+    on_stopped_leading: Callable[[], None] = lambda: None
+    on_new_leader: Callable[[str], None] = field(default=lambda _identity: None)
+
+
+class LeaderElector:
+    """Acquires, renews and releases one lease. ``run`` blocks until stopped or the lease is lost."""
+
+    def __init__(
+        self,
+        lock: LeaseLock,
+        *,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        callbacks: LeaderCallbacks | None = None,
+        release_on_cancel: bool = True,
+        name: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        validate_timing(lease_duration, renew_deadline, retry_period)
+        self.lock = lock
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self.callbacks = callbacks or LeaderCallbacks()
+        self.release_on_cancel = release_on_cancel
+        self.name = name or lock.name
+        self._clock = clock
+        self._wall = wall_clock
+        self._observed = LeaderElectionRecord()
+        self._observed_raw: JSON | None = None
+        self._observed_time = 0.0
+        self._reported_leader = ""
+        self._status = metrics.LEADER_ELECTION_STATUS.labels(self.name)
+        self._status.set(0)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        return self._observed.holder_identity == self.lock.identity
+
+    def get_leader(self) -> str:
+        return self._observed.holder_identity
+
+    def _set_observed(self, record: LeaderElectionRecord) -> None:
+        self._observed = record
+        self._observed_time = self._clock()
+
+    def _lease_valid(self, now: float) -> bool:
+        return self._observed_time + self._observed.lease_duration_seconds > now
+
+    # -- protocol --------------------------------------------------------------------------------
+
+    def try_acquire_or_renew(self) -> bool:
+        """One attempt; True when this candidate holds the lease afterwards. Never raises ApiError."""
+        now_wall = self._wall()
+        desired = LeaderElectionRecord(
+            holder_identity=self.lock.identity,
+            # The wire field is whole seconds; round up so a sub-second test lease is never 0.
+            lease_duration_seconds=max(1, math.ceil(self.lease_duration)),
+            acquire_time=now_wall, renew_time=now_wall)
+        # Fast path: the leader writes over the version it last saw, skipping the GET.
+        if self.is_leader() and self._lease_valid(self._clock()):
+            renewed = LeaderElectionRecord(desired.holder_identity, desired.lease_duration_seconds,
+                                           self._observed.acquire_time, now_wall,
+                                           self._observed.leader_transitions)
+            try:
+                self.lock.update(renewed)
+                self._set_observed(renewed)
+                self._observed_raw = renewed.to_lease_spec()
+                return True
+            except ApiError as err:
+                log.info("optimistic lease renewal failed; re-reading", lease=self.lock.describe(),
+                         error=str(err))
+        try:
+            old, raw = self.lock.get()
+        except NotFound:
+            try:
+                self.lock.create(desired)
+            except ApiError as err:
+                log.info("creating lease failed", lease=self.lock.describe(), error=str(err))
+                return False
+            self._set_observed(desired)
+            self._observed_raw = desired.to_lease_spec()
+            return True
+        except ApiError as err:
+            log.warning("reading lease failed", lease=self.lock.describe(), error=str(err))
+            return False
+        if raw != self._observed_raw:
+            # The record changed since we last looked: restart the expiry clock from now.
+            self._set_observed(old)
+            self._observed_raw = raw
+        if old.holder_identity and self._lease_valid(self._clock()) and not self.is_leader():
+            return False
+        if self.is_leader():
+            record = LeaderElectionRecord(desired.holder_identity, desired.lease_duration_seconds,
+                                          old.acquire_time, now_wall, old.leader_transitions)
+        else:
+            record = LeaderElectionRecord(desired.holder_identity, desired.lease_duration_seconds,
+                                          now_wall, now_wall, old.leader_transitions + 1)
+        try:
+            self.lock.update(record)
+        except ApiError as err:
+            log.info("updating lease failed", lease=self.lock.describe(), error=str(err))
+            return False
+        self._set_observed(record)
+        self._observed_raw = record.to_lease_spec()
+        return True
+
+    def release(self) -> bool:
+        """Give the lease up (empty holder) if we hold it; True when nothing is left to release."""
+        if not self.is_leader():
+            return True
+        now_wall = self._wall()
+        record = LeaderElectionRecord(holder_identity="", lease_duration_seconds=1,
+                                      acquire_time=now_wall, renew_time=now_wall,
+                                      leader_transitions=self._observed.leader_transitions)
+        try:
+            self.lock.update(record)
+        except ApiError as err:
+            log.error("failed to release lease", lease=self.lock.describe(), error=str(err))
+            return False
+        self._set_observed(record)
+        log.info("released lease", lease=self.lock.describe())
+        return True
+
+    def _report_transition(self) -> None:
+        leader = self._observed.holder_identity
+        if leader and leader != self._reported_leader:
+            self._reported_leader = leader
+            log.info("new leader elected", lease=self.lock.describe(), leader=leader)
+            self.callbacks.on_new_leader(leader)
+
+    def _acquire(self, stop: threading.Event) -> bool:
+        log.info("attempting to acquire leader lease", lease=self.lock.describe(),
+                 identity=self.lock.identity)
+        while not stop.is_set():
+            acquired = self.try_acquire_or_renew()
+            self._report_transition()
+            if acquired:
+                log.info("successfully acquired lease", lease=self.lock.describe())
+                self._status.set(1)
+                return True
+            # wait.JitterUntil: retry_period plus up to JITTER_FACTOR * retry_period of jitter.
+            stop.wait(self.retry_period * (1 + random.random() * JITTER_FACTOR))
+        return False
+
+    def _renew(self, stop: threading.Event) -> None:
+        """Renew every retry_period; give up when renewal keeps failing for renew_deadline."""
+        while not stop.wait(self.retry_period):
+            deadline = self._clock() + self.renew_deadline
+            renewed = self.try_acquire_or_renew()
+            # wait.PollUntilContextTimeout: retry every retry_period until renew_deadline passes.
+            while not renewed and not stop.is_set() and self._clock() + self.retry_period < deadline:
+                stop.wait(self.retry_period)
+                renewed = self.try_acquire_or_renew()
+            self._report_transition()
+            if not renewed:
+                self._status.set(0)
+                if not stop.is_set():
+                    log.error("failed to renew lease; leadership lost", lease=self.lock.describe())
+                return
+
+    def run(self, stop: threading.Event) -> None:
+        """Campaign, lead until ``stop`` is set or renewal fails, then release and call back."""
+        try:
+            if not self._acquire(stop):
+                return
+            self.callbacks.on_started_leading()
+            self._renew(stop)
+        finally:
+            self._status.set(0)
+            if self.release_on_cancel:
+                self.release()
+            self.callbacks.on_stopped_leading()

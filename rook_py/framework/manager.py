@@ -1,0 +1,364 @@
+"""The Manager: one process's shared client, caches, controllers, leader election and servers.
+
+Lifecycle, after controller-runtime pkg/manager/internal.go (``Start``, ``engageStopProcedure``)
+and runnable_group.go:
+
+1. the metrics and health servers bind (so probes answer while caches fill);
+2. the shared informer factory starts, and runnables that do not need leader election start.
+   Caches start *before* the election, so a standby is warm and takes over without a relist;
+3. with leader election on, a LeaderElector campaigns for the Lease; once elected (or at once
+   without election) the leader-only runnables (controllers) start;
+4. shutdown begins when ``stop`` is set, on SIGTERM/SIGINT (when ``start`` runs on the main
+   thread; a second signal exits at once with status 1), when a runnable raises, or when the
+   lease is lost. Leader-only runnables stop first (intake stops, in-flight reconciles finish)
+   within ``graceful_shutdown_timeout``; then the lease is released (only if they did finish:
+   releasing while a reconcile still writes would let the next leader race it); then the other
+   runnables, the caches, the event writer and the servers stop.
+
+``start`` raises ``LeaderElectionLost`` after losing the lease, the runnable's exception when one
+failed, and ``GracefulShutdownTimeout`` when in-flight work did not finish in time, so the
+process exits non-zero in each of those cases.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol, runtime_checkable
+
+from rook_py.framework.events import EventBroadcaster, EventRecorder
+from rook_py.framework.httpserver import HealthChecks, HTTPServer, health_server, metrics_server
+from rook_py.framework.leaderelection import (
+    LeaderCallbacks,
+    LeaderElectionLost,
+    LeaderElector,
+    LeaseLock,
+    validate_timing,
+)
+from rook_py.framework.logging import get_logger
+
+log = get_logger(__name__)
+
+IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+@runtime_checkable
+class Runnable(Protocol):
+    """Anything the manager runs: ``start`` blocks until ``stop`` is set (or returns early).
+
+    A runnable may also define ``need_leader_election() -> bool``; without it, it is treated as
+    needing leader election (controller-runtime's default for runnables).
+    """
+
+    def start(self, stop: threading.Event) -> None: ...
+
+
+class GracefulShutdownTimeout(RuntimeError):
+    """Leader-only runnables were still running when ``graceful_shutdown_timeout`` expired."""
+
+
+@dataclass
+class ManagerOptions:
+    namespace: str | None = None
+    leader_election: bool = False
+    leader_election_id: str = ""
+    leader_election_namespace: str | None = None
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    metrics_bind_address: str = ":8080"
+    health_probe_bind_address: str = ":8081"
+    graceful_shutdown_timeout: float = 30.0
+    identity: str | None = None
+    default_resync: float | None = None
+    cache_sync_timeout: float = 120.0
+    event_queue_size: int = 1000
+
+
+def _needs_leader(runnable: Any) -> bool:
+    fn = getattr(runnable, "need_leader_election", None)
+    return bool(fn()) if callable(fn) else True
+
+
+def _default_identity() -> str:
+    return f"{socket.gethostname()}_{uuid.uuid4()}"
+
+
+def _in_cluster_namespace() -> str | None:
+    try:
+        with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+class _RunnableThread:
+    """A runnable on its own thread; an exception is reported through ``on_error``."""
+
+    def __init__(self, runnable: Any, stop: threading.Event, on_error: Callable[[Any, BaseException], None]):
+        self.runnable = runnable
+        self.thread = threading.Thread(target=self._run, args=(stop, on_error),
+                                       name=f"runnable-{type(runnable).__name__}", daemon=True)
+
+    def _run(self, stop: threading.Event, on_error: Callable[[Any, BaseException], None]) -> None:
+        try:
+            self.runnable.start(stop)
+        except BaseException as err:
+            on_error(self.runnable, err)
+
+
+class Manager:
+    """See the module docstring. Create it, wire controllers with ControllerBuilder, ``start``."""
+
+    def __init__(self, client: Any, options: ManagerOptions | None = None, *, cache: Any = None) -> None:
+        self.options = options or ManagerOptions()
+        opts = self.options
+        if opts.leader_election:
+            if not opts.leader_election_id:
+                raise ValueError("leader_election_id is required when leader election is enabled")
+            validate_timing(opts.lease_duration, opts.renew_deadline, opts.retry_period)
+        self.client = client
+        if cache is None:
+            from rook_py.framework.cache import SharedInformerFactory
+
+            cache = SharedInformerFactory(client, namespace=opts.namespace,
+                                          default_resync=opts.default_resync)
+        self.cache = cache
+        self._reader: Any = None
+        self.identity = opts.identity or _default_identity()
+        self._events = EventBroadcaster(client, queue_size=opts.event_queue_size)
+        self._healthz = HealthChecks("healthz")
+        self._readyz = HealthChecks("readyz")
+        self._readyz.add("informers", self._caches_synced)
+        self._lock = threading.Lock()
+        self._runnables: list[Any] = []
+        self._threads: list[_RunnableThread] = []
+        self._leader_threads: list[_RunnableThread] = []
+        self._started = False
+        self._leading = False
+        self._stopping = False
+        self._errors: list[tuple[Any, BaseException]] = []
+        self._wake = threading.Event()
+        self._lost = threading.Event()
+        self._runnable_stop = threading.Event()   # non-leader runnables
+        self._leader_stop = threading.Event()     # leader-only runnables
+        self._cache_stop = threading.Event()
+        self._servers: list[HTTPServer] = []
+        self._elector: LeaderElector | None = None
+        self.metrics_address: tuple[str, int] | None = None
+        self.health_address: tuple[str, int] | None = None
+        self.elected = threading.Event()
+        self.serving = threading.Event()
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> Any:
+        """A CacheReader over the shared informers (reads never hit the API server)."""
+        if self._reader is None:
+            from rook_py.framework.cache import CacheReader
+
+            self._reader = CacheReader(self.cache)
+        return self._reader
+
+    def event_recorder(self, name: str) -> EventRecorder:
+        return self._events.new_recorder(name)
+
+    def add_health_check(self, name: str, check: Callable[[], object]) -> None:
+        self._healthz.add(name, check)
+
+    def add_ready_check(self, name: str, check: Callable[[], object]) -> None:
+        self._readyz.add(name, check)
+
+    def add(self, runnable: Any) -> None:
+        """Register a runnable; after ``start`` it starts at once (when its group is running)."""
+        if not callable(getattr(runnable, "start", None)):
+            raise TypeError("a runnable needs a start(stop) method")
+        with self._lock:
+            self._runnables.append(runnable)
+            if not self._started or self._stopping:
+                return
+            leader = _needs_leader(runnable)
+            if leader and not self._leading:
+                return
+        # Informers the new runnable asked for are started by a second factory start (idempotent).
+        self.cache.start(self._cache_stop)
+        self._launch(runnable, leader)
+
+    def is_leader(self) -> bool:
+        return self._leading
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _caches_synced(self) -> bool:
+        if not self._started:
+            raise RuntimeError("manager not started")
+        if not self.cache.wait_for_cache_sync(0):
+            raise RuntimeError("informers not synced")
+        return True
+
+    def _on_error(self, runnable: Any, err: BaseException) -> None:
+        log.error("runnable failed", runnable=type(runnable).__name__, error=repr(err), exc_info=err)
+        with self._lock:
+            self._errors.append((runnable, err))
+        self._wake.set()
+
+    def _launch(self, runnable: Any, leader: bool) -> None:
+        rt = _RunnableThread(runnable, self._leader_stop if leader else self._runnable_stop, self._on_error)
+        with self._lock:
+            (self._leader_threads if leader else self._threads).append(rt)
+        rt.thread.start()
+
+    def _start_leader_runnables(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._leading = True
+            pending = [r for r in self._runnables if _needs_leader(r)]
+        self.elected.set()
+        for runnable in pending:
+            self._launch(runnable, True)
+
+    def _on_stopped_leading(self) -> None:
+        with self._lock:
+            was_leading, self._leading = self._leading, False
+            stopping = self._stopping
+        if was_leading and not stopping:
+            log.error("leader election lost", identity=self.identity)
+            self._lost.set()
+            self._wake.set()
+
+    def _leader_election_namespace(self) -> str:
+        ns = (self.options.leader_election_namespace or _in_cluster_namespace()
+              or self.options.namespace)
+        if not ns:
+            raise ValueError("leader_election_namespace is required when not running in a cluster")
+        return ns
+
+    def _start_servers(self) -> None:
+        opts = self.options
+        if opts.metrics_bind_address not in ("", "0"):
+            server = metrics_server(opts.metrics_bind_address)
+            server.start()
+            self._servers.append(server)
+            self.metrics_address = server.address
+        if opts.health_probe_bind_address not in ("", "0"):
+            server = health_server(opts.health_probe_bind_address, self._healthz, self._readyz)
+            server.start()
+            self._servers.append(server)
+            self.health_address = server.address
+
+    def start(self, stop: threading.Event | None = None) -> None:
+        """Run until stopped; see the module docstring for ordering and what it raises."""
+        with self._lock:
+            if self._started:
+                raise RuntimeError("manager already started")
+            self._started = True
+        stop = stop or threading.Event()
+        restore = self._install_signal_handlers(stop)
+        elector_thread: threading.Thread | None = None
+        try:
+            self._start_servers()
+            self._events.start()
+            self.cache.start(self._cache_stop)
+            with self._lock:
+                runnables = list(self._runnables)
+            for runnable in runnables:
+                if not _needs_leader(runnable):
+                    self._launch(runnable, False)
+            if self.options.leader_election:
+                elector_thread = self._start_election()
+            else:
+                self._start_leader_runnables()
+            self.serving.set()
+            while not (stop.is_set() or self._wake.is_set()):
+                self._wake.wait(0.05)
+        finally:
+            try:
+                self._shut_down(elector_thread)
+            finally:
+                restore()
+        with self._lock:
+            errors = list(self._errors)
+        if self._lost.is_set():
+            raise LeaderElectionLost(f"lost lease {self.options.leader_election_id}")
+        if errors:
+            raise errors[0][1]
+
+    def _start_election(self) -> threading.Thread:
+        opts = self.options
+        lock = LeaseLock(self.client, self._leader_election_namespace(), opts.leader_election_id,
+                         self.identity)
+        self._elector = LeaderElector(
+            lock, lease_duration=opts.lease_duration, renew_deadline=opts.renew_deadline,
+            retry_period=opts.retry_period, name=opts.leader_election_id,
+            callbacks=LeaderCallbacks(on_started_leading=self._start_leader_runnables,
+                                      on_stopped_leading=self._on_stopped_leading))
+        self._elector_stop = threading.Event()
+        thread = threading.Thread(target=self._elector.run, args=(self._elector_stop,),
+                                  name="leader-elector", daemon=True)
+        thread.start()
+        return thread
+
+    def _shut_down(self, elector_thread: threading.Thread | None) -> None:
+        with self._lock:
+            self._stopping = True
+        log.info("stopping manager; waiting for leader-only runnables",
+                 timeout=self.options.graceful_shutdown_timeout)
+        deadline = time.monotonic() + self.options.graceful_shutdown_timeout
+        self._leader_stop.set()
+        drained = self._join(self._leader_threads, deadline)
+        if elector_thread is not None and self._elector is not None:
+            # Release only once nothing of ours can still write as leader.
+            self._elector.release_on_cancel = drained
+            self._elector_stop.set()
+            elector_thread.join(max(0.0, deadline - time.monotonic()) + self.options.retry_period)
+        self.elected.clear()
+        self._runnable_stop.set()
+        self._join(self._threads, deadline)
+        self._cache_stop.set()
+        self._events.shutdown(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+        for server in self._servers:
+            server.stop()
+        if not drained:
+            err = GracefulShutdownTimeout(
+                f"runnables did not finish within {self.options.graceful_shutdown_timeout}s")
+            log.error("graceful shutdown timed out")
+            with self._lock:
+                self._errors.append((self, err))
+        log.info("manager stopped")
+
+    @staticmethod
+    def _join(threads: list[_RunnableThread], deadline: float) -> bool:
+        for rt in list(threads):
+            rt.thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(rt.thread.is_alive() for rt in threads)
+
+    def _install_signal_handlers(self, stop: threading.Event) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        received: list[int] = []
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if received:
+                # Second signal: the operator asked twice; exit now (controller-runtime does too).
+                os._exit(1)
+            received.append(signum)
+            log.info("received signal; shutting down", signal=signal.Signals(signum).name)
+            stop.set()
+            self._wake.set()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def restore() -> None:
+            for sig, prev in previous.items():
+                signal.signal(sig, prev)
+
+        return restore

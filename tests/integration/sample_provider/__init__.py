@@ -1,0 +1,1 @@
+"""A second, minimal provider proving the framework is generic (public API only)."""

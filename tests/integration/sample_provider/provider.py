@@ -1,0 +1,107 @@
+"""Greeting provider: a ``Greeting`` custom resource rendered into an owned ConfigMap.
+
+Deliberately small and written against the framework's public API only, like a third-party
+plugin would be: Provider, OperatorSettings, ControllerBuilder, predicates, objects helpers,
+events. It shares nothing with the ChubaoFS provider.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from typing import Any
+
+from rook_py.framework import ControllerBuilder, Manager, OperatorSettings, Provider, Request, Result
+from rook_py.framework.client.errors import AlreadyExists
+from rook_py.framework.controller import GenerationChangedPredicate
+from rook_py.framework.objects import apply, set_condition, set_controller_reference, update_status
+
+GROUP, VERSION, KIND = "greetings.example.io", "v1alpha1", "Greeting"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+GREETING_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"greetings.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "greetings", "singular": "greeting", "kind": KIND, "listKind": "GreetingList"},
+        "versions": [{
+            "name": VERSION, "served": True, "storage": True,
+            "subresources": {"status": {}},
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                "spec": {"type": "object", "required": ["message"], "properties": {
+                    "message": {"type": "string"}, "shout": {"type": "boolean"}}},
+                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            }}},
+        }],
+    },
+}
+
+
+def wait_established(client: Any, name: str, timeout: float = 30.0) -> None:
+    """Custom resources are served only once the CRD reports Established."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        crd = client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        if any(c.get("type") == "Established" and c.get("status") == "True"
+               for c in (crd.get("status") or {}).get("conditions") or ()):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"CRD {name} not established after {timeout}s")
+
+
+class GreetingReconciler:
+    def __init__(self, manager: Manager) -> None:
+        self.client = manager.client
+        self.reader = manager.reader
+        self.events = manager.event_recorder("greeting-controller")
+
+    def reconcile(self, request: Request) -> Result | None:
+        greeting = self.reader.get(API_VERSION, KIND, request.name, request.namespace)
+        if greeting is None or greeting["metadata"].get("deletionTimestamp"):
+            return None  # children go with it through garbage collection
+        spec = greeting.get("spec") or {}
+        text = spec["message"].upper() if spec.get("shout") else spec["message"]
+        desired: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"{request.name}-greeting", "namespace": request.namespace,
+                         "labels": {"greetings.example.io/owner": request.name}},
+            "data": {"greeting": text},
+        }
+        set_controller_reference(greeting, desired)
+        result = apply(self.client, desired, reader=self.reader)
+        if result.action != "unchanged":
+            self.events.event(greeting, "Normal", "Rendered", f"ConfigMap {result.action}")
+        status = copy.deepcopy(greeting.get("status") or {})
+        status["observedGeneration"] = greeting["metadata"].get("generation")
+        status["rendered"] = text
+        set_condition(status, "Ready", "True", "Rendered", "greeting rendered",
+                      greeting["metadata"].get("generation"))
+        update_status(self.client, greeting, status)
+        return None
+
+
+class GreetingProvider(Provider):
+    name = "greeting"
+
+    def crds(self) -> list[dict[str, Any]]:
+        return [copy.deepcopy(GREETING_CRD)]
+
+    def pre_start(self, client: Any, settings: OperatorSettings) -> None:
+        if not settings.install_crds:
+            return
+        for crd in self.crds():
+            with contextlib.suppress(AlreadyExists):
+                client.create(crd)
+            wait_established(client, crd["metadata"]["name"])
+
+    def setup(self, manager: Manager, settings: OperatorSettings) -> None:
+        (ControllerBuilder(manager)
+         .named("greeting")
+         .for_(API_VERSION, KIND, predicates=[GenerationChangedPredicate()])
+         .owns("v1", "ConfigMap")
+         .with_options(max_concurrent_reconciles=settings.max_concurrent_reconciles)
+         .complete(GreetingReconciler(manager)))

@@ -1,0 +1,1 @@
+"""Unit tests for rook_py.framework.controller."""
