@@ -36,11 +36,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from prometheus_client import Counter
-
 from rook_py.framework.client.errors import ApiError, NotFound, TransportError
 from rook_py.framework.logging import get_logger
-from rook_py.framework.metrics import REGISTRY
+from rook_py.framework.metrics import EVENTS_DROPPED
 
 JSON = dict[str, Any]
 log = get_logger(__name__)
@@ -57,9 +55,6 @@ MAX_TRIES = 12
 RETRY_INTERVAL = 10.0
 COMBINED_PREFIX = "(combined from similar events): "
 
-EVENTS_DROPPED = Counter("rook_events_dropped_total",
-                         "Events not written, by reason: queue_full, spam_filtered, write_failed.",
-                         ["reason"], registry=REGISTRY)
 
 K = TypeVar("K")
 V = TypeVar("V")

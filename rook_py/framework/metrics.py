@@ -87,6 +87,10 @@ REST_CLIENT_LATENCY = Histogram("rest_client_request_duration_seconds",
                                 buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
                                 registry=REGISTRY)
 
+EVENTS_DROPPED = Counter("rook_events_dropped_total",
+                         "Events not written, by reason: queue_full, spam_filtered, write_failed.",
+                         ["reason"], registry=REGISTRY)
+
 
 def exposition() -> tuple[bytes, str]:
     """The registry in the Prometheus text format, with its content type."""
