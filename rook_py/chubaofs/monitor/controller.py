@@ -1,0 +1,451 @@
+"""The ChubaoMonitor controller: one reconcile installs, upgrades, repairs or removes the stack.
+
+Read it top to bottom like kubernetes/sample-controller's syncHandler:
+
+1. fetch the ChubaoMonitor from the cache (gone: forget it);
+2. being deleted: remove owned objects (and data only when the cleanup policy confirms it), then
+   the finalizer, always, after at most ``cleanup_attempts`` tries;
+3. make sure our finalizer is present;
+4. default and validate the spec and render the configuration; a problem sets InvalidSpec and
+   an Event and changes nothing else;
+5. per component, in install order (Consul, Alertmanager, Prometheus, Grafana): remove it when
+   disabled (PVCs stay), otherwise apply config, Services and the workload, deliver config
+   changes by hot reload, refuse data-loss storage changes, and prune what is no longer wanted;
+6. write the status last, through the status subresource, only when it changed.
+
+Writes happen only for differences (``objects.apply``), so a steady-state pass makes none.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rook_py.chubaofs.api import types as t
+from rook_py.chubaofs.api.defaults import with_defaults
+from rook_py.chubaofs.api.validation import parse_quantity, secret_value, validate
+from rook_py.chubaofs.monitor import alertmanager, common, consul, grafana, prometheus
+from rook_py.chubaofs.monitor.common import MonitorContext
+from rook_py.chubaofs.monitor.reload import DEFAULT_SETTLE_SECONDS, ConfigDelivery, HttpReloader, Reloader
+from rook_py.chubaofs.monitor.status import Outcome, compute_status, disabled_status, workload_status
+from rook_py.chubaofs.monitor.storage import plan_storage
+from rook_py.framework import objects
+from rook_py.framework.client.errors import AlreadyExists, ApiError, NotFound
+from rook_py.framework.controller import Request, Result
+from rook_py.framework.logging import get_logger
+
+JSON = dict[str, Any]
+log = get_logger(__name__)
+
+# The kinds the operator creates for a ChubaoMonitor, in the order cleanup deletes them
+# (workloads first so no pod keeps writing while its Services and config go away).
+MANAGED_KINDS: tuple[tuple[str, str], ...] = (
+    ("apps/v1", "StatefulSet"), ("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "Ingress"), ("v1", "Service"), ("v1", "ConfigMap"), ("v1", "Secret"),
+)
+WORKLOAD_KINDS = ("StatefulSet", "Deployment")
+# Owned names derive from the monitor's name. The tightest limit: a StatefulSet pod's
+# controller-revision-hash label "<name>-alertmanager-<10-char hash>" must fit in 63 characters.
+MAX_NAME_LENGTH = 39
+# Service names are DNS-1035 labels (a letter first), stricter than custom-resource names.
+NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+NORMAL, WARNING = "Normal", "Warning"
+
+
+@dataclass
+class Rendered:
+    """Configuration rendered once per pass (renderers raise ValueError on what they refuse)."""
+
+    prometheus: prometheus.PrometheusConfig
+    grafana: grafana.GrafanaConfig
+    alertmanager_default: str | None
+
+
+@dataclass
+class Plan:
+    """A component's desired state: objects to apply (workload last), objects to create only
+    when absent, and the digest of hot-reloadable configuration with the pods to reload."""
+
+    objects: list[JSON]
+    create_only: list[JSON] = field(default_factory=list)
+    reload_hash: str | None = None
+    reload_urls: list[str] = field(default_factory=list)
+    endpoint: str | None = None
+
+    @property
+    def workload(self) -> JSON:
+        return next(o for o in self.objects if o["kind"] in WORKLOAD_KINDS)
+
+
+def _key(obj: JSON) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+def _describe(obj: JSON) -> str:
+    return f"{obj['kind']} {obj['metadata']['name']}"
+
+
+class MonitorReconciler:
+    """Reconciles one ChubaoMonitor per call; safe for concurrent workers on different keys."""
+
+    def __init__(self, client: Any, reader: Any, recorder: Any, *,
+                 reloader: Reloader | None = None,
+                 settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+                 operator_targets: Sequence[str] = (),
+                 cleanup_attempts: int = 5,
+                 cleanup_backoff: float = 2.0) -> None:
+        self._client = client
+        self._reader = reader
+        self._recorder = recorder
+        self._delivery = ConfigDelivery(reloader or HttpReloader(), settle_seconds=settle_seconds)
+        self._operator_targets = tuple(operator_targets)
+        self._cleanup_attempts = cleanup_attempts
+        self._cleanup_backoff = cleanup_backoff
+        self._cleanup_failures: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def reconcile(self, request: Request) -> Result | None:
+        monitor = self._reader.get(t.API_VERSION, t.KIND, request.name, request.namespace)
+        if monitor is None:
+            self._delivery.forget(f"{request.namespace}/{request.name}/")
+            return None
+        if monitor["metadata"].get("deletionTimestamp"):
+            return self._finalize(monitor)
+        if t.FINALIZER not in (monitor["metadata"].get("finalizers") or []):
+            objects.add_finalizer(self._client, monitor, t.FINALIZER)
+
+        ctx = MonitorContext(monitor, with_defaults(monitor.get("spec")))
+        problems = self._validate(ctx)
+        rendered = None
+        if not problems:
+            try:
+                rendered = self._render(ctx)
+            except ValueError as err:
+                problems.append(str(err))
+        if problems or rendered is None:
+            self._report_invalid(ctx, problems)
+            return None
+
+        outcome = Outcome()
+        requeue: list[float] = []
+        owned = self._owned_objects(ctx)
+        try:
+            for component in t.COMPONENTS:
+                after = self._reconcile_component(ctx, component, rendered, owned, outcome)
+                if after is not None:
+                    requeue.append(after)
+        except ApiError as err:
+            outcome.error = f"{type(err).__name__}: {err.message}"
+            self._event(monitor, WARNING, "ReconcileError", outcome.error)
+            self._write_status_best_effort(monitor, outcome)
+            raise
+        self._write_status(monitor, outcome)
+        return Result(requeue_after=min(requeue)) if requeue else None
+
+    # --- validation and rendering ----------------------------------------------------------------
+
+    def _validate(self, ctx: MonitorContext) -> list[str]:
+        problems = []
+        if len(ctx.name) > MAX_NAME_LENGTH:
+            problems.append(f"metadata.name: at most {MAX_NAME_LENGTH} characters, so that the "
+                            "names of owned objects and their pods' labels stay valid")
+        if not NAME_RE.match(ctx.name):
+            problems.append("metadata.name: must start with a letter and contain only lower-case "
+                            "letters, digits and '-' (it prefixes Service names)")
+
+        def lookup(name: str) -> JSON | None:
+            secret: JSON | None = self._reader.get("v1", "Secret", name, ctx.namespace)
+            return secret
+
+        return problems + validate(ctx.spec, secrets=lookup)
+
+    def _render(self, ctx: MonitorContext) -> Rendered:
+        am_default = None
+        if ctx.enabled(t.ALERTMANAGER) and not ctx.component(t.ALERTMANAGER).get("configSecret"):
+            am_default = alertmanager.default_config(ctx)
+        return Rendered(prometheus.render_config(ctx, self._operator_targets),
+                        grafana.render_config(ctx), am_default)
+
+    def _report_invalid(self, ctx: MonitorContext, problems: list[str]) -> None:
+        """InvalidSpec + one Warning Event per distinct message; no owned object is touched."""
+        message = "; ".join(problems)
+        current = objects.get_condition(ctx.monitor.get("status") or {}, t.COND_INVALID_SPEC)
+        if not current or current.get("status") != "True" or current.get("message") != message:
+            self._event(ctx.monitor, WARNING, "InvalidSpec", message)
+        log.info("invalid spec", problems=problems)
+        self._write_status(ctx.monitor, Outcome(invalid=problems))
+
+    # --- one component ---------------------------------------------------------------------------
+
+    def _plan(self, ctx: MonitorContext, component: str, rendered: Rendered) -> Plan:
+        if component == t.CONSUL:
+            return Plan(consul.desired_objects(ctx),
+                        endpoint=f"http://{consul.client_address(ctx)}")
+        if component == t.ALERTMANAGER:
+            config_text = rendered.alertmanager_default
+            if config_text is None:
+                user_secret = self._reader.get("v1", "Secret",
+                                               alertmanager.config_secret_name(ctx), ctx.namespace)
+                config_text = secret_value(user_secret or {}, t.ALERTMANAGER_CONFIG_KEY) or ""
+            return Plan(alertmanager.desired_objects(ctx, rendered.alertmanager_default),
+                        reload_hash=common.config_hash(config_text),
+                        reload_urls=alertmanager.pod_urls(ctx), endpoint=alertmanager.url(ctx))
+        if component == t.PROMETHEUS:
+            return Plan(prometheus.desired_objects(ctx, rendered.prometheus),
+                        reload_hash=rendered.prometheus.hash,
+                        reload_urls=prometheus.pod_urls(ctx), endpoint=prometheus.url(ctx))
+        create_only = []
+        if not ctx.component(t.GRAFANA).get("adminSecret"):
+            create_only.append(grafana.generated_admin_secret(ctx))
+        return Plan(grafana.desired_objects(ctx, rendered.grafana), create_only=create_only,
+                    endpoint=grafana.url(ctx))
+
+    def _reconcile_component(self, ctx: MonitorContext, component: str, rendered: Rendered,
+                             owned: dict[str, list[JSON]], outcome: Outcome) -> float | None:
+        if not ctx.enabled(component):
+            self._prune(ctx, owned.get(component, []), keep=set())
+            external = ctx.component(component).get("externalAddress")
+            if external:
+                outcome.components[component] = disabled_status(f"using the external Consul at {external}")
+                outcome.endpoints[component] = f"http://{external}"
+            else:
+                outcome.components[component] = disabled_status("disabled")
+            return None
+
+        plan = self._plan(ctx, component, rendered)
+        for obj in plan.create_only:
+            self._create_if_absent(ctx, obj)
+        workload = plan.workload
+        for obj in plan.objects:
+            if obj is not workload:
+                self._apply(ctx, obj)
+
+        requeue, live = self._reconcile_workload(ctx, component, plan, outcome)
+        keep = {_key(o) for o in (*plan.objects, *plan.create_only)}
+        self._prune(ctx, owned.get(component, []), keep=keep)
+        outcome.components[component] = workload_status(live, str(ctx.component(component)["image"]))
+        if plan.endpoint:
+            outcome.endpoints[component] = plan.endpoint
+        return requeue
+
+    def _reconcile_workload(self, ctx: MonitorContext, component: str, plan: Plan,
+                            outcome: Outcome) -> tuple[float | None, JSON | None]:
+        desired = plan.workload
+        live = self._reader.get(desired["apiVersion"], desired["kind"], desired["metadata"]["name"],
+                                ctx.namespace)
+        if live is not None and live["metadata"].get("deletionTimestamp"):
+            return 1.0, None  # being recreated; wait for it to go
+        requeue: float | None = None
+        if live is not None and desired["kind"] == "StatefulSet":
+            storage = plan_storage(component, live, desired)
+            if storage.refused:
+                self._refuse(ctx, outcome, storage.refused)
+            if storage.recreate:
+                self._delete(ctx, live, why="to add persistent storage (volume templates are "
+                                            "immutable)")
+                return 1.0, None
+            # Volume templates are immutable: always keep the live ones.
+            live_templates = live["spec"].get("volumeClaimTemplates")
+            if live_templates is not None:
+                desired["spec"]["volumeClaimTemplates"] = copy.deepcopy(live_templates)
+            else:
+                desired["spec"].pop("volumeClaimTemplates", None)
+            for template, size in storage.grow.items():
+                self._expand_claims(ctx, component, live, template, size, outcome)
+        if plan.reload_hash is not None:
+            delivery = self._delivery.deliver(self._key_of(ctx, component), live, plan.reload_hash,
+                                              plan.reload_urls)
+            if delivery.loaded_hash is not None:
+                desired["metadata"].setdefault("annotations", {})[
+                    common.ANNOTATION_LOADED_CONFIG_HASH] = delivery.loaded_hash
+            if delivery.template_hash is not None:
+                desired["spec"]["template"]["metadata"].setdefault("annotations", {})[
+                    common.ANNOTATION_CONFIG_HASH] = delivery.template_hash
+            if delivery.fell_back:
+                self._event(ctx.monitor, WARNING, "ReloadFailed",
+                            f"{component}: hot reload failed ({'; '.join(delivery.failures)}); "
+                            "rolling the pods to load the new configuration")
+            elif delivery.reloaded and delivery.requeue_after is None:
+                self._event(ctx.monitor, NORMAL, "ConfigReloaded",
+                            f"{component}: configuration {plan.reload_hash} reloaded")
+            requeue = delivery.requeue_after
+        return requeue, self._apply(ctx, desired)
+
+    # --- storage ---------------------------------------------------------------------------------
+
+    def _key_of(self, ctx: MonitorContext, component: str) -> str:
+        return f"{ctx.namespace}/{ctx.name}/{component}"
+
+    def _refuse(self, ctx: MonitorContext, outcome: Outcome, messages: list[str]) -> None:
+        """Record refused changes (InvalidSpec, Degraded) with one Warning Event per new message."""
+        current = objects.get_condition(ctx.monitor.get("status") or {}, t.COND_INVALID_SPEC) or {}
+        for message in messages:
+            if message not in (current.get("message") or ""):
+                self._event(ctx.monitor, WARNING, "ChangeRefused", message)
+        outcome.refused.extend(messages)
+
+    def _expand_claims(self, ctx: MonitorContext, component: str, sts: JSON, template: str,
+                       size: str, outcome: Outcome) -> None:
+        prefix = f"{template}-{sts['metadata']['name']}-"
+        claims = self._client.list("v1", "PersistentVolumeClaim", ctx.namespace,
+                                   label_selector=common.instance_selector(ctx, component))
+        for pvc in claims.get("items") or []:
+            name = pvc["metadata"]["name"]
+            current = pvc["spec"]["resources"]["requests"]["storage"]
+            if not name.startswith(prefix) or parse_quantity(current) >= parse_quantity(size):
+                continue
+            try:
+                self._client.patch("v1", "PersistentVolumeClaim", name,
+                                   {"spec": {"resources": {"requests": {"storage": size}}}},
+                                   namespace=ctx.namespace)
+            except ApiError as err:
+                self._refuse(ctx, outcome, [f"{component}.storage.size: expanding PVC {name} to "
+                                              f"{size} was rejected: {err.message}"])
+                continue
+            self._event(ctx.monitor, NORMAL, "StorageExpanding",
+                        f"PersistentVolumeClaim {name}: {current} -> {size}")
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def _apply(self, ctx: MonitorContext, desired: JSON) -> JSON:
+        result = objects.apply(self._client, desired, reader=self._reader)
+        if result.action in ("created", "updated"):
+            self._event(ctx.monitor, NORMAL, result.action.capitalize(),
+                        f"{result.action.capitalize()} {_describe(desired)}")
+            log.info(f"{result.action} object", kind=desired["kind"], object=desired["metadata"]["name"])
+        obj: JSON = result.object
+        return obj
+
+    def _create_if_absent(self, ctx: MonitorContext, obj: JSON) -> None:
+        """For objects whose content must never change once made (a generated password)."""
+        if self._reader.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
+                            ctx.namespace) is not None:
+            return
+        try:
+            self._client.create(obj, namespace=ctx.namespace)
+        except AlreadyExists:
+            return  # the cache was behind; the existing one stays
+        self._event(ctx.monitor, NORMAL, "Created", f"Created {_describe(obj)}")
+
+    def _delete(self, ctx: MonitorContext, obj: JSON, why: str = "no longer wanted") -> None:
+        try:
+            self._client.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
+                                ctx.namespace, propagation_policy="Background")
+        except NotFound:
+            return
+        self._event(ctx.monitor, NORMAL, "Deleted", f"Deleted {_describe(obj)}: {why}")
+
+    def _prune(self, ctx: MonitorContext, owned: Iterable[JSON], keep: set[tuple[str, str]]) -> None:
+        for obj in owned:
+            if _key(obj) not in keep and not obj["metadata"].get("deletionTimestamp"):
+                self._delete(ctx, obj)
+
+    def _owned_objects(self, ctx: MonitorContext) -> dict[str, list[JSON]]:
+        """Objects this very ChubaoMonitor controls, by component (from the cache)."""
+        found: dict[str, list[JSON]] = {}
+        for api_version, kind in MANAGED_KINDS:
+            for obj in self._reader.list(api_version, kind, ctx.namespace,
+                                         label_selector=common.instance_selector(ctx)) or []:
+                if not common.is_owned_by(obj, ctx.monitor):
+                    continue
+                component = (obj["metadata"].get("labels") or {}).get(common.LABEL_COMPONENT)
+                if component in t.COMPONENTS:
+                    obj = {"apiVersion": api_version, "kind": kind, **obj}
+                    found.setdefault(component, []).append(obj)
+        return found
+
+    def _event(self, monitor: JSON, type_: str, reason: str, message: str) -> None:
+        self._recorder.event(monitor, type_, reason, message)
+
+    # --- status ----------------------------------------------------------------------------------
+
+    def _write_status(self, monitor: JSON, outcome: Outcome) -> None:
+        new_status = compute_status(monitor, outcome)
+        if new_status != (monitor.get("status") or {}):
+            objects.update_status(self._client, monitor, new_status)
+
+    def _write_status_best_effort(self, monitor: JSON, outcome: Outcome) -> None:
+        previous = (monitor.get("status") or {}).get("components") or {}
+        for component in t.COMPONENTS:
+            if component not in outcome.components and component in previous:
+                outcome.components[component] = previous[component]
+        try:
+            self._write_status(monitor, outcome)
+        except ApiError as err:
+            log.warning("cannot record the reconcile error in status", error=str(err))
+
+    # --- deletion --------------------------------------------------------------------------------
+
+    def _finalize(self, monitor: JSON) -> Result | None:
+        if t.FINALIZER not in (monitor["metadata"].get("finalizers") or []):
+            return None
+        uid = str(monitor["metadata"].get("uid"))
+        ctx = MonitorContext(monitor, with_defaults(monitor.get("spec")))
+        try:
+            self._write_status(monitor, Outcome(deleting=True))
+            self._cleanup(ctx)
+        except ApiError as err:
+            with self._lock:
+                attempts = self._cleanup_failures[uid] = self._cleanup_failures.get(uid, 0) + 1
+            if attempts < self._cleanup_attempts:
+                self._event(monitor, WARNING, "CleanupFailed",
+                            f"cleanup attempt {attempts}/{self._cleanup_attempts} failed: "
+                            f"{err.message}; retrying")
+                return Result(requeue_after=self._cleanup_backoff * attempts)
+            self._event(monitor, WARNING, "CleanupAbandoned",
+                        f"cleanup failed {attempts} times ({err.message}); removing the finalizer "
+                        "anyway so deletion does not hang; garbage collection removes owned objects")
+        with self._lock:
+            self._cleanup_failures.pop(uid, None)
+        objects.remove_finalizer(self._client, monitor, t.FINALIZER)
+        self._delivery.forget(f"{ctx.namespace}/{ctx.name}/")
+        return None
+
+    def _cleanup(self, ctx: MonitorContext) -> None:
+        for component_objects in self._owned_objects(ctx).values():
+            for obj in sorted(component_objects, key=lambda o: _kind_order(o["kind"])):
+                if not obj["metadata"].get("deletionTimestamp"):
+                    self._delete(ctx, obj, why="the ChubaoMonitor is being deleted")
+        policy = ctx.spec.get("cleanupPolicy") or {}
+        claims = self._client.list("v1", "PersistentVolumeClaim", ctx.namespace,
+                                   label_selector=common.instance_selector(ctx)).get("items") or []
+        if not claims:
+            return
+        names = ", ".join(sorted(c["metadata"]["name"] for c in claims))
+        if policy.get("deleteData") and policy.get("confirmation") == t.DESTROY_DATA_CONFIRMATION:
+            for claim in claims:
+                self._delete(ctx, {"apiVersion": "v1", "kind": "PersistentVolumeClaim", **claim},
+                             why="cleanupPolicy confirmed data deletion")
+            self._event(ctx.monitor, WARNING, "DataDeleted", f"deleted PersistentVolumeClaims {names}")
+        else:
+            self._event(ctx.monitor, NORMAL, "DataRetained",
+                        f"kept PersistentVolumeClaims {names} (cleanupPolicy does not confirm "
+                        "data deletion)")
+
+
+def _kind_order(kind: str) -> int:
+    return [k for _, k in MANAGED_KINDS].index(kind)
+
+
+def secret_mapper(reader: Any) -> Callable[[JSON], list[Request]]:
+    """Map a Secret to the ChubaoMonitors that reference it (alertmanager.configSecret,
+    grafana.adminSecret), so a user's edit is delivered and a missing Secret, once created,
+    clears InvalidSpec. Reads only the cache."""
+    def mapper(secret: JSON) -> list[Request]:
+        meta = secret.get("metadata") or {}
+        namespace, name = meta.get("namespace"), meta.get("name")
+        requests = []
+        for monitor in reader.list(t.API_VERSION, t.KIND, namespace) or []:
+            spec = monitor.get("spec") or {}
+            if name in ((spec.get("alertmanager") or {}).get("configSecret"),
+                        (spec.get("grafana") or {}).get("adminSecret")):
+                requests.append(Request(namespace, monitor["metadata"]["name"]))
+        return requests
+    return mapper

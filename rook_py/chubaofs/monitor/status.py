@@ -1,0 +1,154 @@
+"""Status of a ChubaoMonitor: per-component readiness, phase, conditions and endpoints.
+
+Pure functions of the live workloads and the reconcile outcome, so the same cluster state always
+gives the same status, and a steady-state reconcile writes nothing (conditions keep their
+lastTransitionTime unless their status flips, through ``set_condition``).
+
+Phase rules, in order: Deleting (deletionTimestamp set); Failed (invalid spec, or an error while
+nothing is ready); Ready (every enabled component ready, no error); Degraded (this generation was
+Ready before, or some data-loss change was refused, or an error with components still serving);
+Progressing otherwise (installing or rolling out).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rook_py.chubaofs.api import types as t
+from rook_py.framework.objects import set_condition
+
+JSON = dict[str, Any]
+
+
+def workload_status(workload: JSON | None, image: str) -> JSON:
+    """``{ready, readyReplicas, replicas, image, message}`` of a Deployment or StatefulSet.
+
+    Ready means what ``kubectl rollout status`` waits for (kubernetes/kubectl
+    pkg/polymorphichelpers/rollout_status.go): the controller has seen the latest spec
+    (status.observedGeneration), every replica runs the latest template (updatedReplicas, and
+    for a StatefulSet currentRevision == updateRevision), no old replica is left, and all are
+    ready. ``image`` is what the workload runs (its template), ``image`` the fallback before it
+    exists.
+    """
+    if workload is None:
+        return {"ready": False, "readyReplicas": 0, "replicas": 0, "image": image,
+                "message": "waiting for the workload to be created"}
+    spec, status = workload.get("spec") or {}, workload.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    if containers and containers[0].get("image"):
+        image = str(containers[0]["image"])
+    replicas = int(spec.get("replicas", 1))
+    ready_replicas = int(status.get("readyReplicas") or 0)
+    updated = status.get("updatedReplicas")
+    current_total = status.get("replicas")
+    generation = workload.get("metadata", {}).get("generation")
+    observed = status.get("observedGeneration")
+    kind = workload.get("kind", "workload")
+    revisions = (status.get("currentRevision"), status.get("updateRevision"))
+    ready = False
+    if generation is not None and (observed is None or observed < generation):
+        message = f"waiting for the {kind} controller to observe generation {generation}"
+    elif updated is not None and int(updated) < replicas:
+        message = f"rolling out: {updated}/{replicas} replicas updated"
+    elif None not in revisions and revisions[0] != revisions[1]:
+        message = "rolling out: the update revision is not current on every replica yet"
+    elif current_total is not None and int(current_total) > replicas:
+        message = f"rolling out: {int(current_total) - replicas} old replicas pending termination"
+    else:
+        message = f"{ready_replicas}/{replicas} replicas ready"
+        ready = ready_replicas >= replicas
+    return {"ready": ready, "readyReplicas": ready_replicas, "replicas": replicas, "image": image,
+            "message": message}
+
+
+def disabled_status(message: str) -> JSON:
+    """A component the operator does not run counts as ready (nothing to wait for)."""
+    return {"ready": True, "readyReplicas": 0, "replicas": 0, "image": "", "message": message}
+
+
+@dataclass
+class Outcome:
+    """What one reconcile pass found and did; the input of :func:`compute_status`."""
+
+    components: dict[str, JSON] = field(default_factory=dict)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    invalid: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    error: str | None = None
+    deleting: bool = False
+
+
+def _phase(outcome: Outcome, previous: Mapping[str, Any], generation: int) -> str:
+    if outcome.deleting:
+        return t.PHASE_DELETING
+    all_ready = bool(outcome.components) and all(c["ready"] for c in outcome.components.values())
+    any_ready = any(c["ready"] and c["replicas"] for c in outcome.components.values())
+    if outcome.invalid or (outcome.error and not any_ready):
+        return t.PHASE_FAILED
+    if outcome.error or outcome.refused:
+        return t.PHASE_DEGRADED
+    if all_ready:
+        return t.PHASE_READY
+    was_ready = (previous.get("phase") in (t.PHASE_READY, t.PHASE_DEGRADED)
+                 and previous.get("observedGeneration") == generation)
+    return t.PHASE_DEGRADED if was_ready else t.PHASE_PROGRESSING
+
+
+def _not_ready(components: Mapping[str, JSON]) -> str:
+    return "; ".join(f"{name}: {c['message']}" for name, c in components.items() if not c["ready"])
+
+
+def compute_status(monitor: JSON, outcome: Outcome) -> JSON:
+    """The new ``status`` of ``monitor`` (a copy; the previous status is the starting point)."""
+    previous: JSON = monitor.get("status") or {}
+    generation = int(monitor.get("metadata", {}).get("generation") or 0)
+    status: JSON = copy.deepcopy(previous)
+    phase = _phase(outcome, previous, generation)
+    status["phase"] = phase
+    if not outcome.deleting and not outcome.invalid:
+        # An invalid spec was not acted on: observedGeneration keeps naming the last one that was.
+        status["observedGeneration"] = generation
+        status["components"] = copy.deepcopy(outcome.components)
+        status["endpoints"] = dict(outcome.endpoints)
+    status.setdefault("conditions", [])
+
+    def cond(type_: str, value: bool, reason: str, message: str) -> None:
+        set_condition(status, type_, "True" if value else "False", reason, message, generation)
+
+    if outcome.deleting:
+        cond(t.COND_READY, False, "Deleting", "the ChubaoMonitor is being deleted")
+        cond(t.COND_PROGRESSING, True, "Deleting", "removing owned objects")
+        return status
+    if outcome.invalid:
+        message = "; ".join(outcome.invalid)
+        cond(t.COND_INVALID_SPEC, True, "InvalidSpec", message)
+        cond(t.COND_READY, False, "InvalidSpec", "the spec is invalid; nothing was changed")
+        cond(t.COND_PROGRESSING, False, "InvalidSpec", "waiting for a valid spec")
+        return status
+    if outcome.refused:
+        cond(t.COND_INVALID_SPEC, True, "DataLossRefused", "; ".join(outcome.refused))
+    else:
+        cond(t.COND_INVALID_SPEC, False, "Valid", "the spec is valid")
+    if outcome.error:
+        cond(t.COND_RECONCILE_ERROR, True, "ReconcileFailed", outcome.error)
+    else:
+        cond(t.COND_RECONCILE_ERROR, False, "ReconcileSucceeded", "the last reconcile succeeded")
+    not_ready = _not_ready(outcome.components)
+    if phase == t.PHASE_READY:
+        cond(t.COND_READY, True, "AllComponentsReady", "every enabled component is ready")
+    else:
+        cond(t.COND_READY, False, "ComponentsNotReady", not_ready or f"phase {phase}")
+    cond(t.COND_PROGRESSING, phase == t.PHASE_PROGRESSING,
+         "RollingOut" if phase == t.PHASE_PROGRESSING else "Settled",
+         not_ready if phase == t.PHASE_PROGRESSING else "no rollout in progress")
+    degraded_reason = ("DataLossRefused" if outcome.refused else
+                       "ReconcileFailed" if outcome.error else "ComponentsNotReady")
+    cond(t.COND_DEGRADED, phase == t.PHASE_DEGRADED,
+         degraded_reason if phase == t.PHASE_DEGRADED else "AsExpected",
+         "; ".join(filter(None, [*outcome.refused, outcome.error or "", not_ready]))
+         if phase == t.PHASE_DEGRADED else "all components as expected")
+    return status
+
