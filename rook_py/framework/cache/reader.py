@@ -1,0 +1,119 @@
+"""Reads served from shared informers (controller-runtime pkg/cache informer_cache.go).
+
+``get``/``list`` find (or create and start) the shared informer for the kind in the factory's
+scope, wait for it to sync, then answer from its indexer. As with controller-runtime's cache
+reader, results are the cached objects themselves: **read-only**; deep-copy before changing.
+
+Label selectors use the Kubernetes string syntax (k8s.io/apimachinery/pkg/labels/selector.go):
+``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x,y)``, ``a`` (exists), ``!a``
+(does not exist), comma-separated and ANDed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rook_py.framework.cache.informer import SharedIndexInformer, SharedInformerFactory
+from rook_py.framework.cache.store import NAMESPACE_INDEX
+
+JSON = dict[str, Any]
+LabelMatcher = Callable[[dict[str, str]], bool]
+
+
+class CacheNotStartedError(RuntimeError):
+    """The informer factory has not been started, so the cache cannot answer."""
+
+
+class CacheSyncTimeoutError(TimeoutError):
+    """The informer for a kind did not finish its initial list in time."""
+
+
+_REQUIREMENT = re.compile(
+    r"""\s*(?:
+        (?P<notexists>!\s*(?P<nk>[^\s,!=()]+))
+      | (?P<setk>[^\s,!=()]+)\s+(?P<op>in|notin)\s*\((?P<values>[^)]*)\)
+      | (?P<k>[^\s,!=()]+)\s*(?P<eq>==|=|!=)\s*(?P<v>[^\s,!=()]*)
+      | (?P<exists>[^\s,!=()]+)
+    )\s*(?:,|$)""",
+    re.VERBOSE,
+)
+
+
+def parse_label_selector(selector: str | None) -> LabelMatcher:
+    """Compile a label selector string into a predicate on a labels dict."""
+    if not selector or not selector.strip():
+        return lambda labels: True
+    checks: list[LabelMatcher] = []
+    pos, text = 0, selector.strip()
+    while pos < len(text):
+        m = _REQUIREMENT.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ValueError(f"invalid label selector {selector!r} at {text[pos:]!r}")
+        pos = m.end()
+        checks.append(_requirement(m))
+    return lambda labels: all(check(labels) for check in checks)
+
+
+def _requirement(m: re.Match[str]) -> LabelMatcher:
+    if m.group("notexists"):
+        key = m.group("nk")
+        return lambda labels: key not in labels
+    if m.group("setk"):
+        key = m.group("setk")
+        values = frozenset(v.strip() for v in m.group("values").split(",") if v.strip())
+        if m.group("op") == "in":
+            return lambda labels: labels.get(key) in values
+        return lambda labels: labels.get(key) not in values
+    if m.group("k"):
+        key, value = m.group("k"), m.group("v")
+        if m.group("eq") == "!=":
+            return lambda labels: labels.get(key) != value
+        return lambda labels: labels.get(key) == value
+    key = m.group("exists")
+    return lambda labels: key in labels
+
+
+class CacheReader:
+    """``get``/``list`` answered from the factory's informers (one per kind, factory scope)."""
+
+    def __init__(self, factory: SharedInformerFactory, *, sync_timeout: float = 30.0) -> None:
+        self.factory = factory
+        self.sync_timeout = sync_timeout
+
+    def informer_for(self, api_version: str, kind: str) -> SharedIndexInformer:
+        """The kind's shared informer, started and synced (blocks up to ``sync_timeout``)."""
+        if not self.factory.started:
+            raise CacheNotStartedError("the informer cache has not been started")
+        informer = self.factory.informer(api_version, kind)
+        self.factory.ensure_started(informer)
+        if not informer.has_synced() and not _wait(informer, self.sync_timeout):
+            raise CacheSyncTimeoutError(f"informer for {kind}.{api_version} did not sync in "
+                                        f"{self.sync_timeout} s")
+        return informer
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> JSON | None:
+        """The cached object, or None when the cache has no such object."""
+        informer = self.informer_for(api_version, kind)
+        return informer.indexer.get_by_key(f"{namespace}/{name}" if namespace else name)
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[JSON]:
+        """Cached objects of the kind, optionally in one namespace and matching a label selector."""
+        matches = parse_label_selector(label_selector)
+        informer = self.informer_for(api_version, kind)
+        objs = (informer.indexer.by_index(NAMESPACE_INDEX, namespace) if namespace
+                else informer.indexer.list())
+        if not label_selector:
+            return objs
+        return [o for o in objs if matches(o["metadata"].get("labels") or {})]
+
+
+def _wait(informer: SharedIndexInformer, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not informer.wait_for_sync(min(0.1, max(0.0, deadline - time.monotonic()))):
+        if informer.is_stopped() or time.monotonic() >= deadline:
+            return informer.has_synced()
+    return True

@@ -1,0 +1,337 @@
+"""The reflector: keeps a store in step with the server by list-then-watch
+(client-go tools/cache/reflector.go, tools/pager/pager.go).
+
+Loop, until ``stop`` is set:
+
+1. **List** in pages of ``page_size`` (500), following ``continue`` tokens; if a continue token
+   expires (410) part-way, the list restarts from scratch, since pages from two snapshots cannot
+   be mixed. The whole result goes to ``store.replace(items, resourceVersion)`` at once.
+2. **Watch** from the last seen resourceVersion with ``allowWatchBookmarks``, a server
+   ``timeoutSeconds`` drawn from [min_watch_timeout, 2*min_watch_timeout) so a fleet of clients
+   does not reconnect in lock-step, and a client read timeout a little above it so a silently
+   dead connection cannot hang the loop. Every event and bookmark advances the resourceVersion.
+3. When the stream ends (server timeout or dropped connection) the watch is **re-opened from the
+   last resourceVersion without relisting**; so are transport failures and 429s (after
+   Retry-After). A 410 Gone/Expired means our resourceVersion fell out of the server's history:
+   **relist**. Any other error relists too, as client-go's ListAndWatch returning does.
+
+Failures wait on an exponential backoff (800 ms doubling, jittered, capped at 30 s) that resets
+after 2 min without failures (client-go's NewReflector backoff manager). Every interval is a
+constructor argument so tests run in milliseconds.
+
+The reflector talks to the server only through a ``ListerWatcher``; ``ClientListerWatcher`` binds
+one to the framework ``Client`` contract (``client.list``/``client.watch``).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from rook_py.framework.client import errors
+from rook_py.framework.logging import get_logger
+
+JSON = dict[str, Any]
+
+log = get_logger(__name__)
+
+
+class WatchStreamLike(Protocol):
+    def __iter__(self) -> Iterator[JSON]: ...
+
+    def close(self) -> None: ...
+
+
+class ListerWatcher(Protocol):
+    def list(self, *, limit: int | None, continue_: str | None) -> JSON:
+        """One page of the List (``items``, ``metadata.continue``, ``metadata.resourceVersion``)."""
+        ...
+
+    def watch(self, *, resource_version: str | None, timeout_seconds: int,
+              read_timeout: float) -> WatchStreamLike:
+        ...
+
+
+class ReflectorStore(Protocol):
+    """What the reflector writes into (a DeltaFIFO, or directly an Indexer)."""
+
+    def add(self, obj: JSON) -> None: ...
+
+    def update(self, obj: JSON) -> None: ...
+
+    def delete(self, obj: Any) -> None: ...
+
+    def replace(self, objs: list[JSON], resource_version: str | None = None) -> None: ...
+
+
+class ClientListerWatcher:
+    """A ``ListerWatcher`` over the framework client for one kind, namespace and selector."""
+
+    def __init__(self, client: Any, api_version: str, kind: str, *, namespace: str | None = None,
+                 label_selector: str | None = None, field_selector: str | None = None) -> None:
+        self.client = client
+        self.api_version = api_version
+        self.kind = kind
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+
+    def list(self, *, limit: int | None, continue_: str | None) -> JSON:
+        page: JSON = self.client.list(self.api_version, self.kind, self.namespace,
+                                      label_selector=self.label_selector,
+                                      field_selector=self.field_selector,
+                                      limit=limit, continue_=continue_)
+        # List items carry no apiVersion/kind on the wire; watch objects do. Set them so cached
+        # objects look the same whichever way they arrived.
+        api_version, kind = self.api_version, self.kind
+        for item in page.get("items") or ():
+            if "kind" not in item:
+                item["apiVersion"] = api_version
+                item["kind"] = kind
+        return page
+
+    def watch(self, *, resource_version: str | None, timeout_seconds: int,
+              read_timeout: float) -> WatchStreamLike:
+        stream: WatchStreamLike = self.client.watch(
+            self.api_version, self.kind, self.namespace, resource_version=resource_version,
+            timeout_seconds=timeout_seconds, allow_watch_bookmarks=True,
+            label_selector=self.label_selector, field_selector=self.field_selector,
+            read_timeout=read_timeout)
+        return stream
+
+
+class Backoff:
+    """Exponential backoff with jitter and reset (k8s.io/apimachinery wait.exponentialBackoffManagerImpl).
+
+    ``next()`` returns ``base * (1 + jitter * random())`` where ``base`` starts at ``initial``,
+    doubles per call up to ``cap``, and returns to ``initial`` when more than ``reset_after``
+    seconds passed since the previous call (the loop was healthy that long).
+    """
+
+    def __init__(self, initial: float = 0.8, cap: float = 30.0, reset_after: float = 120.0,
+                 factor: float = 2.0, jitter: float = 1.0, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.initial, self.cap, self.reset_after = initial, cap, reset_after
+        self.factor, self.jitter = factor, jitter
+        self._clock, self._rand = clock, rand
+        self._base: float | None = None
+        self._last: float | None = None
+
+    def next(self) -> float:
+        now = self._clock()
+        if self._base is None or self._last is None or now - self._last > self.reset_after:
+            self._base = self.initial
+        else:
+            self._base = min(self._base * self.factor, self.cap)
+        self._last = now
+        return self._base * (1.0 + self.jitter * self._rand())
+
+
+class _Relist(Exception):
+    """Internal: the watch cannot continue from our resourceVersion."""
+
+
+class Reflector:
+    def __init__(self, lister_watcher: ListerWatcher, store: ReflectorStore, *, name: str = "reflector",
+                 page_size: int = 500, min_watch_timeout: float = 300.0,
+                 read_timeout_margin: float = 30.0, backoff: Backoff | None = None,
+                 too_many_requests_delay: float = 1.0, short_watch: float = 1.0,
+                 rand: Callable[[], float] = random.random,
+                 transform: Callable[[JSON], JSON] | None = None) -> None:
+        """``transform`` runs on every object as it arrives (each list page, each watch event),
+        so a large list never holds what the transform drops for all pages at once."""
+        self.lw = lister_watcher
+        self.transform = transform
+        self.store = store
+        self.name = name
+        self.page_size = page_size
+        self.min_watch_timeout = min_watch_timeout
+        self.read_timeout_margin = read_timeout_margin
+        self.backoff = backoff or Backoff()
+        self.too_many_requests_delay = too_many_requests_delay
+        self.short_watch = short_watch
+        self._rand = rand
+        self._lock = threading.Lock()
+        self._last_sync_rv: str | None = None
+        self._stream: WatchStreamLike | None = None
+        self._stop = threading.Event()
+        # Counters for diagnostics and tests.
+        self.lists = 0
+        self.watches = 0
+        self._log = log.bind(reflector=name)
+
+    def last_sync_resource_version(self) -> str | None:
+        with self._lock:
+            return self._last_sync_rv
+
+    def _set_rv(self, rv: str | None) -> None:
+        if rv:
+            with self._lock:
+                self._last_sync_rv = rv
+
+    # -- main loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """List and watch until ``stop`` is set; never raises for server or network errors."""
+        self._stop = stop
+        closer = threading.Thread(target=self._close_on_stop, name=f"{self.name}-closer", daemon=True)
+        closer.start()
+        need_list = True
+        while not stop.is_set():
+            if need_list:
+                try:
+                    self._list()
+                except errors.ApiError as exc:
+                    self._log.warning("list failed", error=repr(exc))
+                    if self._wait(self._delay_for(exc)):
+                        return
+                    continue
+                if stop.is_set():
+                    return
+                need_list = False
+            try:
+                delay = self._watch_once()
+            except _Relist:
+                need_list = True
+                if self._wait(self.backoff.next()):
+                    return
+                continue
+            if delay and self._wait(delay):
+                return
+
+    def _close_on_stop(self) -> None:
+        self._stop.wait()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep unless stopped; True when stopped."""
+        return self._stop.wait(seconds) if seconds > 0 else self._stop.is_set()
+
+    def _delay_for(self, exc: errors.ApiError) -> float:
+        if isinstance(exc, errors.TooManyRequests):
+            return exc.retry_after if exc.retry_after is not None else self.too_many_requests_delay
+        return self.backoff.next()
+
+    # -- list ------------------------------------------------------------------------------
+
+    def _list(self) -> None:
+        # The whole list goes to the store in one replace, after the last page, as in client-go.
+        # (Streaming pages to the consumer while the next one downloads looks attractive but is
+        # slower in CPython: a CPU-bound consumer thread makes the reading thread wait for the
+        # GIL after every socket read, the "convoy effect"; measured 3x slower.)
+        items: list[JSON] = []
+        continue_: str | None = None
+        rv: str | None = None
+        while True:
+            if self._stop.is_set():
+                return
+            try:
+                # A consistent (quorum) list, paged. client-go first tries resourceVersion="0"
+                # from the watch cache, but the watch cache ignores `limit` for it, which would
+                # defeat paging; a consistent paged list keeps every response bounded.
+                page = self.lw.list(limit=self.page_size, continue_=continue_)
+            except errors.Gone:
+                if continue_ is None:
+                    raise
+                # The snapshot behind the continue token was compacted away: start over.
+                self._log.info("list continue token expired; listing from scratch")
+                items, continue_ = [], None
+                continue
+            md = page.get("metadata") or {}
+            page_items = page.get("items")
+            if page_items:
+                transform = self.transform
+                if transform is not None:
+                    # Page by page: what the transform drops is freed before the next page.
+                    page_items = [transform(o) for o in page_items]
+                items.extend(page_items)
+            rv = md.get("resourceVersion") or rv
+            continue_ = md.get("continue") or None
+            if continue_ is None:
+                break
+        self.store.replace(items, rv)
+        self._set_rv(rv)
+        self.lists += 1
+
+    # -- watch ------------------------------------------------------------------------------
+
+    def _watch_once(self) -> float:
+        """Open one watch and consume it; returns how long to wait before the next one.
+
+        Raises ``_Relist`` when the resourceVersion is unusable or an unexpected error occurred.
+        """
+        # rand() is in [0, 1), so the timeout is in [min, 2*min): 5-10 minutes by default.
+        timeout = max(1, int(self.min_watch_timeout * (1.0 + self._rand())))
+        try:
+            stream = self.lw.watch(resource_version=self.last_sync_resource_version(),
+                                   timeout_seconds=timeout,
+                                   read_timeout=timeout + self.read_timeout_margin)
+        except errors.Gone as exc:
+            self._log.info("watch resourceVersion too old; relisting", error=str(exc))
+            raise _Relist from exc
+        except (errors.TransportError, errors.TooManyRequests) as exc:
+            # Server unreachable or overloaded: our resourceVersion is still good; keep it.
+            self._log.warning("watch could not be opened; retrying", error=repr(exc))
+            return self._delay_for(exc)
+        except errors.ApiError as exc:
+            self._log.warning("watch failed; relisting", error=repr(exc))
+            raise _Relist from exc
+        self.watches += 1
+        with self._lock:
+            self._stream = stream
+        if self._stop.is_set():
+            stream.close()
+        started = time.monotonic()
+        events = 0
+        try:
+            for event in stream:
+                if self._stop.is_set():
+                    return 0.0
+                events += 1
+                self._handle(event)
+        except errors.Gone as exc:
+            self._log.info("watch expired; relisting", error=str(exc))
+            raise _Relist from exc
+        except errors.TransportError as exc:
+            if self._stop.is_set():
+                return 0.0
+            self._log.info("watch stream broken; re-opening", error=str(exc), events=events)
+        except errors.TooManyRequests as exc:
+            return self._delay_for(exc)
+        except errors.ApiError as exc:
+            self._log.warning("watch error; relisting", error=repr(exc))
+            raise _Relist from exc
+        finally:
+            with self._lock:
+                self._stream = None
+            stream.close()
+        if self._stop.is_set():
+            return 0.0
+        if events == 0 and time.monotonic() - started < self.short_watch:
+            # A watch that ends at once with nothing in it hints at a server-side problem;
+            # back off rather than hammering (client-go's "very short watch").
+            return self.backoff.next()
+        return 0.0
+
+    def _handle(self, event: JSON) -> None:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if self.transform is not None and kind != "BOOKMARK":
+            obj = self.transform(obj)
+        if kind == "ADDED":
+            self.store.add(obj)
+        elif kind == "MODIFIED":
+            self.store.update(obj)
+        elif kind == "DELETED":
+            self.store.delete(obj)
+        elif kind != "BOOKMARK":
+            self._log.warning("unexpected watch event type", type=kind)
+            return
+        self._set_rv((obj.get("metadata") or {}).get("resourceVersion"))

@@ -1,0 +1,836 @@
+"""The emulator's HTTP front: routing, authentication, content negotiation, watch streaming.
+
+Request handling follows kube-apiserver's handler chain closely enough for kubectl and the
+official Python client: URL -> RequestInfo (``staging/src/k8s.io/apiserver/pkg/endpoints/request/
+requestinfo.go``), bearer-token authentication, then the REST handlers
+(``.../endpoints/handlers``). Every answer is JSON; a Table is produced when the client asks for
+``as=Table`` in Accept (kubectl get), and plain JSON is the fallback for everything else it may ask
+for (aggregated discovery, protobuf), as client-go tolerates.
+
+One port serves both HTTP and HTTPS (the first byte of a connection decides): the kubeconfig names
+the HTTPS address because client-go only sends bearer tokens over TLS; raw clients may use HTTP.
+Unauthenticated: /healthz, /livez, /readyz, /version (public-info-viewer upstream). Everything
+else needs ``Authorization: Bearer <token>`` (401 Status otherwise), including the test control
+plane under /envtest/v1:
+
+* POST faults/fail-next     {"count", "code", "verb"?, "resource"?, "subresource"?, "retryAfterSeconds"?}
+* POST faults/error-rates   {"rates": {"503": 0.1}, "verb"?, "resource"?}
+* POST faults/latency       {"seconds", "verb"?, "resource"?}
+* POST faults/close-watches -> {"closed": n};  POST faults/compact -> {"resourceVersion": "N"}
+* POST faults/stall-watches {"seconds"?: none = until reset};  POST faults/reset
+* GET  stats -> {"items": [{userAgent, verb, resource, subresource, code, count}]};  POST stats/reset
+* more prefixes through ``APIServer.register_control`` (the simulated kubelet's pods/... hooks).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hmac
+import json
+import math
+import os
+import queue
+import random
+import secrets
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from ...client import errors
+from ...logging import get_logger
+from . import discovery
+from .faults import Faults
+from .local import Engine, Filter, LocalAPI, make_filter, rfc3339_now
+from .protobuf import ProtobufError, decode_object
+from .registry import Registry, ServedResource
+from .stats import RequestStats
+from .storage import Event, Store, dumps
+from .tls import serving_cert
+
+JSON = dict[str, Any]
+ControlHandler = Callable[[str, list[str], Any], tuple[int, Any]]
+
+_log = get_logger(__name__)
+
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
+               "application/strategic-merge-patch+json": "strategic"}
+# upstream's request body limit (apiserver's MaxRequestBodyBytes, 3 MiB)
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+# how often an idle watch checks that its client is still connected (upstream: request context)
+IDLE_CHECK_INTERVAL = 2.0
+# upstream: --min-request-timeout=1800; a watch without timeoutSeconds lasts 1-2x that
+MIN_REQUEST_TIMEOUT = 1800.0
+
+
+@dataclass
+class RequestInfo:
+    verb: str
+    sr: ServedResource
+    namespace: str | None
+    name: str | None
+    subresource: str
+
+
+def _first(query: dict[str, list[str]], key: str) -> str | None:
+    values = query.get(key)
+    return values[0] if values else None
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1")
+
+
+class _Accept:
+    """What the Accept header asks for: a Table, PartialObjectMetadata (with the meta.k8s.io
+    version), YAML, or plain JSON (the fallback for anything else, e.g. aggregated discovery)."""
+
+    def __init__(self, header: str | None) -> None:
+        self.table_version: str | None = None
+        self.metadata_version: str | None = None
+        self.yaml = False
+        self.acceptable = not header
+        for part in (header or "").split(","):
+            fields = [f.strip() for f in part.split(";")]
+            media, params = fields[0].lower(), dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+            if media in ("application/json", "*/*", "application/*", "application/yaml"):
+                self.acceptable = True
+                as_kind, version = params.get("as"), f"meta.k8s.io/{params.get('v', 'v1')}"
+                if params.get("g") == "meta.k8s.io" and self.table_version is self.metadata_version is None:
+                    if as_kind == "Table":
+                        self.table_version = version
+                    elif as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+                        self.metadata_version = version
+                if media == "application/yaml" and not params:
+                    self.yaml = True
+            elif media.startswith("application/vnd.kubernetes.protobuf"):
+                continue
+        if "application/json" in (header or "") or "*/*" in (header or ""):
+            self.yaml = False
+
+
+def _partial(obj: JSON, api_version: str) -> JSON:
+    """The PartialObjectMetadata form of an object (what metadata-only informers ask for)."""
+    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": obj.get("metadata", {})}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """One port, both schemes: a connection whose first byte starts a TLS handshake is wrapped."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+    request_queue_size = 128
+    owner: APIServer
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        owner = self.owner
+        owner._track(request, add=True)
+        try:
+            ctx = owner._ssl_context
+            if ctx is not None:
+                try:
+                    first = request.recv(1, socket.MSG_PEEK)
+                    if first == b"\x16":  # TLS handshake record
+                        request.settimeout(10)
+                        tls = ctx.wrap_socket(request, server_side=True)
+                        tls.settimeout(None)
+                        owner._track(request, add=False)
+                        request = tls
+                        owner._track(request, add=True)
+                except (OSError, ssl.SSLError):
+                    self.shutdown_request(request)
+                    return
+            super().process_request_thread(request, client_address)
+        finally:
+            owner._track(request, add=False)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "rook-py-envtest"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+    _info: RequestInfo | None = None   # the resource request being served (None: non-resource)
+    _recorded = False                  # whether stats already counted this request
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _send(self, code: int, body: bytes, content_type: str = "application/json",
+              extra: tuple[tuple[str, str], ...] = ()) -> None:
+        head = [f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}",
+                f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
+                "Cache-Control: no-cache, private"]
+        head += [f"{k}: {v}" for k, v in extra]
+        self._record(code)  # before answering: a client reading stats right after sees this request
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+    def _record(self, code: int) -> None:
+        info = self._info
+        if info is not None and not self._recorded:
+            self._recorded = True
+            self.server.owner.stats.record(self.headers.get("User-Agent") or "", info.verb, info.sr.resource,
+                                           info.subresource, code)
+
+    def _send_obj(self, code: int, obj: Any) -> None:
+        if getattr(self, "_yaml", False):
+            self._send(code, yaml.safe_dump(obj, sort_keys=False).encode(), "application/yaml")
+        else:
+            self._send(code, dumps(obj))
+
+    def _send_error(self, err: errors.ApiError) -> None:
+        extra: tuple[tuple[str, str], ...] = ()
+        if err.retry_after is not None:
+            extra = (("Retry-After", str(max(1, math.ceil(err.retry_after)))),)
+        self._send(err.status_code, dumps(err.to_status()), extra=extra)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            remaining = min(length, 16 * MAX_REQUEST_BYTES)
+            while remaining > 0:  # drain (bounded) so the client can read the answer
+                chunk = self.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {MAX_REQUEST_BYTES}")
+        return self.rfile.read(length) if length > 0 else b""
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _handle(self, method: str) -> None:
+        owner = self.server.owner
+        self._yaml = False
+        self._info = None
+        self._recorded = False
+        try:
+            url = urlsplit(self.path)
+            path = url.path.rstrip("/") or "/"
+            query = parse_qs(url.query, keep_blank_values=True)
+            body = self._read_body()
+            if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+                if path == "/version":
+                    self._send_obj(200, discovery.version())
+                else:
+                    self._send(200, b"ok", "text/plain; charset=utf-8")
+                return
+            if not owner._authenticated(self.headers.get("Authorization")):
+                self._send_error(errors.Unauthorized("Unauthorized"))
+                return
+            if path.startswith("/envtest/v1/"):
+                self._control(method, path, body)
+                return
+            accept = _Accept(self.headers.get("Accept"))
+            self._yaml = accept.yaml
+            if not accept.acceptable:
+                raise errors.NotAcceptable("only the following media types are accepted: application/json, "
+                                           "application/yaml")
+            parts = [p for p in path.split("/") if p]
+            if not self._discovery(method, parts):
+                self._info = self._request_info(method, parts, query)
+                self._resource(self._info, query, body, accept)
+        except errors.ApiError as err:
+            self._send_error(err)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # an emulator bug: answer 500 like a panic-recovering apiserver
+            _log.exception("envtest request failed", path=self.path)
+            self._send_error(errors.InternalError(f"Internal error occurred: {exc!r}"))
+
+    def _discovery(self, method: str, parts: list[str]) -> bool:
+        """Answer discovery and OpenAPI paths; False when the path is a resource path."""
+        registry = self.server.owner.registry
+        doc: JSON | None = None
+        if parts and parts[0] == "openapi":
+            raise errors.NotFound("the server could not find the requested resource")
+        if parts == ["api"]:
+            owner = self.server.owner
+            doc = discovery.api_versions(f"{owner.host}:{owner.port}")
+        elif parts == ["api", "v1"]:
+            doc = discovery.resource_list(registry, "", "v1")
+        elif parts == ["apis"]:
+            doc = discovery.api_group_list(registry)
+        elif len(parts) == 2 and parts[0] == "apis":
+            doc = discovery.api_group(registry, parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = discovery.resource_list(registry, parts[1], parts[2])
+        else:
+            if not parts or parts[0] not in ("api", "apis"):
+                raise errors.NotFound("the server could not find the requested resource")
+            return False
+        if method != "GET":
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        if doc is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        self._send_obj(200, doc)
+        return True
+
+    def _request_info(self, method: str, parts: list[str], query: dict[str, list[str]]) -> RequestInfo:
+        not_found = errors.NotFound("the server could not find the requested resource")
+        if parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        else:
+            if len(parts) < 3:
+                raise not_found
+            group, version, rest = parts[1], parts[2], parts[3:]
+        watch = _truthy(_first(query, "watch"))
+        if rest and rest[0] == "watch":  # deprecated /watch/ prefix
+            watch, rest = True, rest[1:]
+        namespace = None
+        if len(rest) >= 2 and rest[0] == "namespaces" and (len(rest) == 2 or rest[2] in ("status", "finalize")):
+            rest = ["namespaces", rest[1], *rest[2:]]
+        elif len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            raise not_found
+        sr = self.server.owner.registry.lookup(group, version, rest[0])
+        if sr is None or (namespace is not None and not sr.namespaced):
+            raise not_found
+        name = rest[1] if len(rest) > 1 else None
+        subresource = rest[2] if len(rest) > 2 else ""
+        if subresource and not sr.has_subresource(subresource):
+            raise not_found
+        if method == "GET":
+            verb = "watch" if watch and not subresource else ("get" if name else "list")
+        elif method == "POST":
+            verb = "create"
+            if name:
+                raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        elif method == "PUT":
+            verb = "update"
+        elif method == "PATCH":
+            verb = "patch"
+        else:
+            verb = "delete" if name else "deletecollection"
+        if verb in ("update", "patch") and not name:
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        if subresource == "finalize" and verb != "update":
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        if verb not in sr.verbs and not subresource:
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        return RequestInfo(verb, sr, namespace, name, subresource)
+
+    # -- resources ----------------------------------------------------------------------------
+
+    def _resource(self, info: RequestInfo, query: dict[str, list[str]], body: bytes, accept: _Accept) -> None:
+        owner = self.server.owner
+        delay = owner.faults.latency_for(info.verb, info.sr.resource, info.subresource)
+        if delay:
+            time.sleep(delay)
+        injected = owner.faults.error_for(info.verb, info.sr.resource, info.subresource)
+        if injected is not None:
+            raise injected
+        engine = owner.engine
+        sr, ns, name, sub = info.sr, info.namespace, info.name, info.subresource or None
+        dry_run = bool(query.get("dryRun"))
+        if info.verb == "get":
+            assert name is not None
+            obj = engine.get_scale(sr, ns, name) if sub == "scale" else engine.get(sr, ns, name)
+            self._send_table_or_obj(200, sr, [obj], obj, accept, query, single=True)
+        elif info.verb == "list":
+            flt = make_filter(sr, ns, _first(query, "labelSelector"), _first(query, "fieldSelector"))
+            limit_s = _first(query, "limit")
+            limit = int(limit_s) if limit_s and limit_s.isdigit() and int(limit_s) > 0 else None
+            exact = None
+            if _first(query, "resourceVersionMatch") == "Exact":
+                exact = _first(query, "resourceVersion")
+            result = engine.list(sr, flt, limit=limit, continue_=_first(query, "continue"), exact_rv=exact)
+            self._send_table_or_obj(200, sr, result["items"], result, accept, query, single=False)
+        elif info.verb == "watch":
+            self._watch(sr, ns, name, query, accept)
+        elif info.verb == "create":
+            obj = engine.create(sr, ns, self._json_body(body), dry_run=dry_run)
+            self._send_obj(201, obj)
+        elif info.verb == "update":
+            assert name is not None
+            obj, created = engine.update(sr, ns, name, self._json_body(body), subresource=sub, dry_run=dry_run)
+            self._send_obj(201 if created else 200, obj)
+        elif info.verb == "patch":
+            assert name is not None
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            patch_type = PATCH_TYPES.get(content_type)
+            if patch_type is None:
+                raise errors.UnsupportedMediaType(
+                    f"the body of the request was in an unknown format - accepted media types include: "
+                    f"{', '.join(PATCH_TYPES)}")
+            patch = self._json_body(body, allow_list=True)
+            self._send_obj(200, engine.patch(sr, ns, name, patch_type, patch, subresource=sub, dry_run=dry_run))
+        elif info.verb == "delete":
+            assert name is not None
+            opts = self._delete_options(body, query)
+            result, _ = engine.delete(sr, ns, name, propagation_policy=opts.get("propagationPolicy"),
+                                      preconditions=opts.get("preconditions"),
+                                      orphan_dependents=opts.get("orphanDependents"), dry_run=dry_run)
+            code = 202 if opts.get("orphanDependents") is False and result.get("kind") != "Status" else 200
+            self._send_obj(code, result)
+        elif info.verb == "deletecollection":
+            opts = self._delete_options(body, query)
+            flt = make_filter(sr, ns, _first(query, "labelSelector"), _first(query, "fieldSelector"))
+            self._send_obj(200, engine.delete_collection(sr, flt, propagation_policy=opts.get("propagationPolicy"),
+                                                         dry_run=dry_run))
+
+    def _json_body(self, body: bytes, allow_list: bool = False) -> Any:
+        content_type = (self.headers.get("Content-Type") or "").lower()
+        if "protobuf" in content_type and not allow_list:
+            try:  # kubectl's generators (create configmap/secret/namespace...) send protobuf
+                return decode_object(body)
+            except ProtobufError as exc:
+                raise errors.UnsupportedMediaType(
+                    f"{exc} - accepted media types include: application/json, application/yaml") from None
+        if "protobuf" in content_type or "cbor" in content_type:
+            raise errors.UnsupportedMediaType('the body of the request was in an unknown format - accepted '
+                                              'media types include: application/json, application/yaml')
+        try:
+            value = json.loads(body) if body.strip() else None
+        except ValueError:
+            try:  # kubectl and humans sometimes send YAML
+                value = yaml.safe_load(body)
+            except yaml.YAMLError as exc:
+                raise errors.BadRequest(f"the body of the request could not be decoded: {exc}") from None
+        if isinstance(value, dict) or (allow_list and isinstance(value, list)):
+            return value
+        raise errors.BadRequest("the body of the request could not be decoded as a JSON object")
+
+    def _delete_options(self, body: bytes, query: dict[str, list[str]]) -> JSON:
+        opts: JSON = {}
+        if body.strip():
+            parsed = self._json_body(body)
+            opts.update(parsed)
+        if _first(query, "propagationPolicy"):
+            opts["propagationPolicy"] = _first(query, "propagationPolicy")
+        if _first(query, "orphanDependents") is not None:
+            opts["orphanDependents"] = _truthy(_first(query, "orphanDependents"))
+        return opts
+
+    def _send_table_or_obj(self, code: int, sr: ServedResource, objs: list[JSON], obj: JSON, accept: _Accept,
+                           query: dict[str, list[str]], *, single: bool) -> None:
+        if accept.metadata_version is not None:
+            if single:
+                self._send_obj(code, _partial(obj, accept.metadata_version))
+            else:
+                self._send_obj(code, {"kind": "PartialObjectMetadataList", "apiVersion": accept.metadata_version,
+                                      "metadata": obj["metadata"],
+                                      "items": [_partial(o, accept.metadata_version) for o in objs]})
+        elif accept.table_version is not None:
+            self._send_obj(code, self._table(sr, objs, {} if single else dict(obj["metadata"]), accept, query))
+        else:
+            self._send_obj(code, obj)
+
+    @staticmethod
+    def _table(sr: ServedResource, objs: list[JSON], list_meta: JSON, accept: _Accept,
+               query: dict[str, list[str]]) -> JSON:
+        from .tables import to_table
+
+        include = _first(query, "includeObject") or "Metadata"
+        try:
+            table = to_table(objs, sr.printer_columns, sr.resource, list_meta, include)
+        except ValueError as exc:
+            raise errors.BadRequest(str(exc)) from None
+        table["apiVersion"] = accept.table_version
+        return table
+
+    def _json_line(self, obj: JSON) -> bytes:
+        return dumps(obj) + b"\n"
+
+    # -- watch --------------------------------------------------------------------------------
+
+    def _client_gone(self) -> bool:
+        """Whether the watch client hung up. A watch client sends nothing after its request, so a
+        readable socket means end-of-stream (plain or TLS alike)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _watch(self, sr: ServedResource, namespace: str | None, name: str | None, query: dict[str, list[str]],
+               accept: _Accept) -> None:
+        owner = self.server.owner
+        field_selector = _first(query, "fieldSelector")
+        if name:  # the deprecated /watch/.../{name} form watches one object
+            field_selector = ",".join(f for f in (field_selector, f"metadata.name={name}") if f)
+        flt = make_filter(sr, namespace, _first(query, "labelSelector"), field_selector)
+        bookmarks = _truthy(_first(query, "allowWatchBookmarks"))
+        initial_events = _truthy(_first(query, "sendInitialEvents"))
+        rv = _first(query, "resourceVersion")
+        timeout_s = _first(query, "timeoutSeconds")
+        try:
+            timeout = float(timeout_s) if timeout_s else 0.0
+        except ValueError:
+            raise errors.BadRequest(f'invalid timeoutSeconds "{timeout_s}"') from None
+        if timeout <= 0:  # unset (or 0): the apiserver picks 1-2x --min-request-timeout
+            timeout = MIN_REQUEST_TIMEOUT * (1 + random.random())
+        start = owner.engine.start_watch(sr, flt, "" if initial_events else rv)
+        watcher = start.watcher
+        stream = _WatchStream(self, owner, sr, flt, accept, query)
+        self._record(200)
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Cache-Control: no-cache, private\r\nTransfer-Encoding: chunked\r\n\r\n")
+        healthy = True
+        try:
+            if start.expired is not None:
+                self._chunk(self._json_line({"type": "ERROR", "object": start.expired.to_status()}))
+            else:
+                if start.initial:
+                    self._chunk(b"".join(stream.frame(e) for e in start.initial))
+                if initial_events and bookmarks:
+                    self._chunk(stream.bookmark(initial_end=True))
+                stream.run(watcher, timeout, bookmarks)
+        except OSError:  # the client went away
+            healthy = False
+            self.close_connection = True
+        except Exception:  # headers are out: a 500 answer is impossible, so cut the stream
+            _log.exception("envtest watch failed", path=self.path)
+            healthy = False
+            self.close_connection = True
+        finally:
+            watcher.close()
+        if healthy:
+            try:
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                self.close_connection = True
+
+    # -- control plane ------------------------------------------------------------------------
+
+    def _control(self, method: str, path: str, body: bytes) -> None:
+        owner = self.server.owner
+        parts = [p for p in path.split("/") if p][2:]
+        try:
+            payload = json.loads(body) if body.strip() else {}
+        except ValueError:
+            raise errors.BadRequest("control requests take a JSON body") from None
+        for prefix, handler in owner._controls.items():
+            if parts[: len(prefix)] == list(prefix):
+                code, answer = handler(method, parts[len(prefix):], payload)
+                self._send_obj(code, answer)
+                return
+        raise errors.NotFound(f"no control endpoint {path}")
+
+
+class _WatchStream:
+    """Turns store events into watch frames for one request (filters, conversion, Table)."""
+
+    def __init__(self, handler: _Handler, owner: APIServer, sr: ServedResource, flt: Filter, accept: _Accept,
+                 query: dict[str, list[str]]) -> None:
+        self.handler = handler
+        self.owner = owner
+        self.sr = sr
+        self.flt = flt
+        self.accept = accept
+        self.query = query
+
+    def frame(self, event: Event) -> bytes:
+        """The frame for ``event`` as this watcher must see it; b"" when filtered out."""
+        etype = event.type
+        if not self.flt.trivial:
+            now_matches = self.flt.matches(self.sr, event.obj)
+            before = event.prev is not None and self.flt.matches(self.sr, event.prev)
+            if etype == "MODIFIED":
+                if now_matches and not before:
+                    etype = "ADDED"
+                elif before and not now_matches:
+                    etype = "DELETED"
+                elif not now_matches:
+                    return b""
+            elif not now_matches:
+                return b""
+        obj = event.obj
+        plain = etype == event.type and obj.get("apiVersion") == self.sr.api_version
+        if plain and self.accept.table_version is None and self.accept.metadata_version is None:
+            return event.line()
+        out = Engine.out(self.sr, obj)
+        if self.accept.metadata_version is not None:
+            out = _partial(out, self.accept.metadata_version)
+        elif self.accept.table_version is not None:
+            out = _Handler._table(self.sr, [out], {"resourceVersion": out["metadata"].get("resourceVersion", "")},
+                                  self.accept, self.query)
+        return b'{"type":"' + etype.encode() + b'","object":' + dumps(out) + b"}\n"
+
+    def bookmark(self, initial_end: bool = False) -> bytes:
+        store = self.owner.store
+        with store.lock:
+            rv = store.rv
+        meta: JSON = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": self.sr.kind, "apiVersion": self.sr.api_version, "metadata": meta}
+        return b'{"type":"BOOKMARK","object":' + dumps(obj) + b"}\n"
+
+    def run(self, watcher: Any, timeout: float, bookmarks: bool) -> None:
+        owner = self.owner
+        deadline = time.monotonic() + timeout
+        interval = owner.bookmark_interval
+        next_bookmark = time.monotonic() + interval
+        q: queue.SimpleQueue[Event | None] = watcher.queue
+        while True:
+            now = time.monotonic()
+            if now >= deadline or owner._stopping.is_set():
+                return
+            wait = min(deadline - now, IDLE_CHECK_INTERVAL)
+            if bookmarks:
+                wait = min(wait, max(0.0, next_bookmark - now))
+            try:
+                event = q.get(timeout=wait)
+            except queue.Empty:
+                if self.handler._client_gone():
+                    return
+                if bookmarks and time.monotonic() >= next_bookmark:
+                    if owner.faults.stalled():
+                        owner.faults.wait_while_stalled(owner._stopping)
+                    frame = self._bookmark_if_idle(watcher)
+                    if frame:
+                        self.handler._chunk(frame)
+                    next_bookmark = time.monotonic() + interval
+                continue
+            if event is None:
+                return
+            if owner.faults.stalled():
+                owner.faults.wait_while_stalled(owner._stopping)
+            frames = [self.frame(event)]
+            # drain what is already queued into one chunk: fewer syscalls under fan-out
+            for _ in range(255):
+                try:
+                    more = q.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    data = b"".join(frames)
+                    if data:
+                        self.handler._chunk(data)
+                    return
+                frames.append(self.frame(more))
+            data = b"".join(frames)
+            if data:
+                self.handler._chunk(data)
+
+    def _bookmark_if_idle(self, watcher: Any) -> bytes:
+        """A bookmark at the store's rv, only if no event for this watcher is still queued.
+
+        Checked under the store lock (events are queued under it), so every event up to the
+        bookmarked resourceVersion has been written before the bookmark: resuming from it loses
+        nothing.
+        """
+        with self.owner.store.lock:
+            if not watcher.queue.empty():
+                return b""
+            rv = self.owner.store.rv
+        obj = {"kind": self.sr.kind, "apiVersion": self.sr.api_version, "metadata": {"resourceVersion": str(rv)}}
+        return b'{"type":"BOOKMARK","object":' + dumps(obj) + b"}\n"
+
+
+class APIServer:
+    """A Kubernetes API server emulator on 127.0.0.1. See docs/architecture.md (envtest).
+
+    ``start()`` binds (port 0 picks a free port) and serves on background threads; ``stop()``
+    ends every watch, closes every connection and joins the serving thread. A fresh server holds
+    what a new cluster has: namespaces default, kube-system, kube-public, kube-node-lease and the
+    ``kubernetes`` Service (10.96.0.1).
+
+    ``tls`` (default True) adds HTTPS on the same port with a self-signed certificate, which the
+    kubeconfig from ``write_kubeconfig`` names and trusts; ``fault_seed`` makes random error
+    rates reproducible.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+                 history_size: int = 10_000, bookmark_interval: float = 60.0, *,
+                 fault_seed: int | None = None, tls: bool = True) -> None:
+        self.host = host
+        self.port = port
+        self.token = token or secrets.token_hex(16)
+        self.bookmark_interval = bookmark_interval
+        self.store = Store(history_size=history_size)
+        self.registry = Registry(now=rfc3339_now)
+        self.engine = Engine(self.store, self.registry)
+        self.local = LocalAPI(self.engine)
+        self.faults = Faults(self.store, seed=fault_seed)
+        self.stats = RequestStats()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+        self._controls: dict[tuple[str, ...], ControlHandler] = {}
+        cert = serving_cert() if tls else None
+        #: PEM of the self-signed serving certificate (also its CA), None when serving HTTP only
+        self.ca_data: bytes | None = cert.cert_pem if cert else None
+        self.ca_file: str | None = cert.cert_file if cert else None
+        self._ssl_context = cert.server_context() if cert else None
+        self._register_builtin_controls()
+        self._seed()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> APIServer:
+        if self._httpd is not None:
+            return self
+        httpd = _HTTPServer((self.host, self.port), _Handler)
+        httpd.owner = self
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._stopping.clear()
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"envtest-apiserver-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd = self._httpd
+        if httpd is None:
+            return
+        self._stopping.set()
+        self.faults.reset()  # wakes stalled watches
+        self.store.close_watchers()
+        httpd.shutdown()
+        httpd.server_close()
+        with self._conn_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self.local.close()
+
+    def __enter__(self) -> APIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Plain-HTTP address (same port as ``https_url``): for raw HTTP clients and benchmarks."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def https_url(self) -> str | None:
+        """TLS address, verified by ``ca_data``; what the kubeconfig names (kubectl needs TLS to
+        send the token). None when TLS is off or openssl is missing."""
+        return f"https://{self.host}:{self.port}" if self._ssl_context is not None else None
+
+    def write_kubeconfig(self, path: str, context: str = "envtest") -> str:
+        """Write a kubeconfig (server URL, bearer token, current context) usable by kubectl and
+        ``kubernetes.config.load_kube_config``; returns ``path``."""
+        cluster: JSON = {"server": self.https_url or self.url}
+        if self.ca_data is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_data).decode()
+        config = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": context, "cluster": cluster}],
+            "users": [{"name": context, "user": {"token": self.token}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context,
+                                                       "namespace": "default"}}],
+            "current-context": context,
+        }
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        # write-then-rename: a process polling for the file never reads half of it
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(config, fh, sort_keys=False)
+        os.replace(tmp, path)
+        return path
+
+    def register_control(self, prefix: str, handler: ControlHandler) -> None:
+        """Serve ``/envtest/v1/<prefix>/...``: ``handler(method, rest_of_path, json_body)`` returns
+        ``(http_code, json_answer)``. Used by the cluster simulator for its pod hooks."""
+        self._controls[tuple(p for p in prefix.split("/") if p)] = handler
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._conn_lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _authenticated(self, header: str | None) -> bool:
+        if not header or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[len("Bearer "):].strip().encode(), self.token.encode())
+
+    def _seed(self) -> None:
+        """What a fresh cluster has: the system namespaces and the kubernetes Service."""
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.local.create("v1", "namespaces", {"metadata": {"name": ns}})
+        self.local.create("v1", "services", {
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": "10.96.0.1",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}})
+
+    def _register_builtin_controls(self) -> None:
+        def faults(method: str, rest: list[str], body: Any) -> tuple[int, Any]:
+            if method != "POST" or len(rest) != 1:
+                return 405, errors.MethodNotAllowed("use POST /envtest/v1/faults/<action>").to_status()
+            action, scope = rest[0], {k: body.get(k) for k in ("verb", "resource", "subresource")}
+            try:
+                if action == "fail-next":
+                    self.faults.fail_next(int(body.get("count", 1)), int(body.get("code", 500)), **scope,
+                                          retry_after=body.get("retryAfterSeconds"), message=body.get("message"))
+                elif action == "error-rates":
+                    self.faults.set_error_rates(body.get("rates") or {}, **scope)
+                elif action == "latency":
+                    self.faults.set_latency(float(body.get("seconds", 0)), **scope)
+                elif action == "close-watches":
+                    return 200, {"closed": self.faults.close_watches()}
+                elif action == "compact":
+                    return 200, {"resourceVersion": str(self.faults.compact())}
+                elif action == "stall-watches":
+                    seconds = body.get("seconds")
+                    self.faults.stall_watches(float(seconds) if seconds is not None else None)
+                elif action == "reset":
+                    self.faults.reset()
+                else:
+                    return 404, errors.NotFound(f"unknown fault action {action!r}").to_status()
+            except (TypeError, ValueError) as exc:
+                return 400, errors.BadRequest(str(exc)).to_status()
+            return 200, {"ok": True}
+
+        def stats(method: str, rest: list[str], body: Any) -> tuple[int, Any]:
+            if method == "GET" and not rest:
+                return 200, {"items": self.stats.snapshot()}
+            if method == "POST" and rest == ["reset"]:
+                self.stats.reset()
+                return 200, {"ok": True}
+            return 404, errors.NotFound("unknown stats endpoint").to_status()
+
+        self.register_control("faults", faults)
+        self.register_control("stats", stats)

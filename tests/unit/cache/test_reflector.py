@@ -1,0 +1,304 @@
+"""Reflector: paging, watch options, relist on 410, re-watch on transport errors and 429."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pytest_mock import MockerFixture
+
+from rook_py.framework.cache import Backoff, DeletedFinalStateUnknown, DeltaFIFO, Indexer, Reflector
+from rook_py.framework.client import errors
+from tests.unit.cache.fakes import FakeListerWatcher, cm
+from tests.unit.workqueue.helpers import eventually
+
+
+def fast_backoff() -> Backoff:
+    return Backoff(initial=0.001, cap=0.005, reset_after=60, jitter=0.0)
+
+
+class Running:
+    """A reflector on a thread, stopped (and joined) on exit."""
+
+    def __init__(self, reflector: Reflector) -> None:
+        self.reflector = reflector
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=reflector.run, args=(self.stop,), daemon=True)
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+
+
+def make(lw: Any, store: Any = None, **kw: Any) -> Reflector:
+    kw.setdefault("backoff", fast_backoff())
+    return Reflector(lw, store if store is not None else Indexer(), **kw)
+
+
+def test_paged_list_follows_continue_then_watches_from_list_rv() -> None:
+    lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(7)], rv=42)
+    store = Indexer()
+    with Running(make(lw, store, page_size=3, min_watch_timeout=300)):
+        lw.wait_watches(1)
+    assert [c["limit"] for c in lw.list_calls] == [3, 3, 3]
+    assert [c["continue_"] is None for c in lw.list_calls] == [True, False, False]
+    assert len(store) == 7
+    call = lw.watch_calls[0]
+    assert call["resource_version"] == "42"
+    assert 300 <= call["timeout_seconds"] < 600
+    assert call["read_timeout"] > call["timeout_seconds"]
+
+
+def test_default_page_size_is_500() -> None:
+    lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(1001)])
+    with Running(make(lw)):
+        lw.wait_watches(1)
+    assert [c["limit"] for c in lw.list_calls] == [500, 500, 500]
+
+
+def test_watch_timeouts_are_spread(mocker: MockerFixture) -> None:
+    lw = FakeListerWatcher()
+    rands = iter([0.0, 0.999])
+    r = make(lw, min_watch_timeout=300, rand=lambda: next(rands))
+    with Running(r):
+        lw.wait_watches(1).end()
+        lw.wait_watches(2)
+    assert [c["timeout_seconds"] for c in lw.watch_calls[:2]] == [300, 599]
+
+
+def test_expired_continue_token_relists_from_scratch() -> None:
+    lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(5)])
+    lw.list_errors = [None, errors.expired("1", "5")]  # first page fine, second page 410
+    store = Indexer()
+    with Running(make(lw, store, page_size=2)):
+        lw.wait_watches(1)
+    assert [c["continue_"] is None for c in lw.list_calls] == [True, False, True, False, False]
+    assert len(store) == 5
+
+
+def test_watch_events_reach_the_store_and_advance_rv() -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    store = Indexer()
+    r = make(lw, store)
+    with Running(r):
+        lw.wait_watches(1)
+        lw.create(cm("b", 0))
+        lw.modify(cm("a", 0, data={"x": "1"}))
+        lw.remove("default/a")
+        stream = lw.streams[-1]
+        stream.send({"type": "BOOKMARK", "object": {"kind": "ConfigMap", "metadata": {"resourceVersion": "99"}}})
+        assert eventually(lambda: r.last_sync_resource_version() == "99")
+    assert store.list_keys() == ["default/b"]
+
+
+def test_stream_end_rewatches_from_last_rv_without_relist() -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    r = make(lw)
+    with Running(r):
+        lw.wait_watches(1)
+        lw.create(cm("b", 0))  # rv 11
+        assert eventually(lambda: r.last_sync_resource_version() == "11")
+        lw.streams[-1].end()
+        lw.wait_watches(2)
+    assert len(lw.list_calls) == 1
+    assert lw.watch_calls[1]["resource_version"] == "11"
+
+
+def test_transport_error_rewatches_without_relist() -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    r = make(lw)
+    with Running(r):
+        lw.wait_watches(1).send(errors.TransportError("connection reset by peer"))
+        lw.wait_watches(2)
+        lw.watch_errors = [errors.TransportError("connection refused")]
+        lw.streams[-1].end()
+        lw.wait_watches(3)
+    assert len(lw.list_calls) == 1
+    assert {c["resource_version"] for c in lw.watch_calls} == {"10"}
+
+
+def test_too_many_requests_honours_retry_after_without_relist(mocker: MockerFixture) -> None:
+    lw = FakeListerWatcher(rv=10)
+    lw.watch_errors = [errors.TooManyRequests("slow down", retry_after=0.02)]
+    r = make(lw)
+    waits: list[float] = []
+    real_wait = r._wait
+
+    def spy(seconds: float) -> bool:
+        waits.append(seconds)
+        return real_wait(seconds)
+
+    mocker.patch.object(r, "_wait", side_effect=spy)
+    with Running(r):
+        lw.wait_watches(1)
+    assert len(lw.list_calls) == 1
+    assert 0.02 in waits
+
+
+def test_gone_during_watch_relists_and_reports_vanished_objects() -> None:
+    lw = FakeListerWatcher([cm("a", 1), cm("b", 1)], rv=10)
+    known = Indexer()
+    fifo = DeltaFIFO(known_objects=known)
+    consumed: list[Any] = []
+
+    def consume(stop: threading.Event) -> None:
+        while not stop.is_set():
+            fifo.pop(lambda ds, _: [consumed.append(d) or (known.delete(d.object) if d.type == "Deleted"
+                                                            else known.upsert(d.object)) for d in ds],
+                     timeout=0.01)
+
+    r = make(lw, fifo)
+    with Running(r) as run:
+        consumer = threading.Thread(target=consume, args=(run.stop,), daemon=True)
+        consumer.start()
+        lw.wait_watches(1)
+        assert eventually(lambda: len(known) == 2)
+        lw.remove("default/b", emit=False)  # missed while "down"
+        lw.streams[-1].send(errors.expired("10", "12"))
+        lw.wait_watches(2)
+        assert eventually(lambda: len(known) == 1)
+    consumer.join(5)
+    assert len(lw.list_calls) == 2
+    tomb = [d.object for d in consumed if d.type == "Deleted"]
+    assert len(tomb) == 1 and isinstance(tomb[0], DeletedFinalStateUnknown)
+    assert tomb[0].key == "default/b" and tomb[0].obj["metadata"]["resourceVersion"] == "1"
+
+
+def test_gone_when_opening_watch_relists() -> None:
+    lw = FakeListerWatcher(rv=10)
+    lw.watch_errors = [errors.Gone("gone")]
+    with Running(make(lw)):
+        lw.wait_watches(1)
+    assert len(lw.list_calls) == 2
+
+
+def test_list_failure_backs_off_and_retries(mocker: MockerFixture) -> None:
+    lw = mocker.Mock()
+    lw.list.side_effect = [errors.InternalError("etcd down"), errors.TransportError("refused"),
+                           {"metadata": {"resourceVersion": "5"}, "items": [cm("a", 1)]}]
+    opened = threading.Event()
+
+    def watch(**kw: Any) -> Any:
+        opened.set()
+        stream = mocker.MagicMock()
+
+        def forever() -> Iterator[dict[str, Any]]:
+            while not stream.close.called:
+                opened.wait(0.01)
+            return
+            yield
+
+        stream.__iter__.side_effect = lambda: forever()
+        return stream
+
+    lw.watch.side_effect = watch
+    store = Indexer()
+    backoff = fast_backoff()
+    spy = mocker.spy(backoff, "next")
+    with Running(make(lw, store, backoff=backoff)):
+        assert opened.wait(5)
+    assert lw.list.call_count == 3
+    assert spy.call_count >= 2
+    assert store.list_keys() == ["default/a"]
+    assert lw.watch.call_args.kwargs["resource_version"] == "5"
+
+
+def test_stop_interrupts_a_blocked_watch() -> None:
+    lw = FakeListerWatcher(rv=10)
+    with Running(make(lw)):
+        stream = lw.wait_watches(1)
+    assert stream.closed.is_set()
+
+
+class TestBackoff:
+    def make(self, **kw: Any) -> tuple[Backoff, list[float]]:
+        now = [0.0]
+        clock: Callable[[], float] = lambda: now[0]  # noqa: E731
+        return Backoff(clock=clock, **kw), now
+
+    def test_doubles_to_cap(self) -> None:
+        b, now = self.make(initial=0.8, cap=30.0, jitter=0.0)
+        got = []
+        for _ in range(8):
+            got.append(b.next())
+            now[0] += 1
+        assert got == pytest.approx([0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0])
+
+    def test_resets_after_healthy_period(self) -> None:
+        b, now = self.make(initial=0.8, cap=30.0, reset_after=120.0, jitter=0.0)
+        b.next()
+        b.next()
+        assert b.next() == pytest.approx(3.2)
+        now[0] += 121
+        assert b.next() == pytest.approx(0.8)
+
+    def test_jitter_adds_up_to_factor(self) -> None:
+        now = [0.0]
+        b = Backoff(initial=1.0, jitter=1.0, clock=lambda: now[0], rand=lambda: 0.5)
+        assert b.next() == pytest.approx(1.5)
+        b2 = Backoff(initial=1.0, jitter=1.0)
+        assert all(1.0 <= Backoff(initial=1.0).next() < 2.0 for _ in range(50))
+        assert 1.0 <= b2.next() < 2.0
+
+
+def test_transform_runs_per_page_and_per_event() -> None:
+    lw = FakeListerWatcher([cm(f"o{i}", i, metadata={"managedFields": [{"m": i}]}) for i in range(5)], rv=10)
+    store = Indexer()
+    trimmed_before_next_page: list[bool] = []
+    seen: list[str] = []
+
+    def transform(obj: dict[str, Any]) -> dict[str, Any]:
+        seen.append(obj["metadata"]["name"])
+        obj["metadata"].pop("managedFields", None)
+        return obj
+
+    real_list = lw.list
+
+    def list_spy(**kw: Any) -> dict[str, Any]:
+        # Every object already received has been transformed before the next page is asked for.
+        trimmed_before_next_page.append(len(seen) == 2 * (len(lw.list_calls)))
+        return real_list(**kw)
+
+    lw.list = list_spy  # type: ignore[method-assign]
+    with Running(make(lw, store, page_size=2, transform=transform)):
+        lw.wait_watches(1)
+        lw.create(cm("w", 0, metadata={"managedFields": [{"m": "w"}]}))
+        assert eventually(lambda: store.get_by_key("default/w") is not None)
+    assert all(trimmed_before_next_page)
+    assert sorted(seen) == sorted([f"o{i}" for i in range(5)] + ["w"])
+    assert all("managedFields" not in o["metadata"] for o in store.list())
+
+
+
+def test_list_throttled_waits_retry_after_not_backoff(mocker: MockerFixture) -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    lw.list_errors = [errors.TooManyRequests("slow down", retry_after=0.03)]
+    backoff = fast_backoff()
+    spy = mocker.spy(backoff, "next")
+    r = make(lw, backoff=backoff)
+    waits: list[float] = []
+    real_wait = r._wait
+    mocker.patch.object(r, "_wait", side_effect=lambda s: waits.append(s) or real_wait(s))
+    with Running(r):
+        lw.wait_watches(1)
+    assert waits[0] == 0.03
+    assert spy.call_count == 0
+    assert len(lw.list_calls) == 2
+
+
+def test_very_short_empty_watch_backs_off_before_rewatching(mocker: MockerFixture) -> None:
+    lw = FakeListerWatcher(rv=10)
+    backoff = fast_backoff()
+    spy = mocker.spy(backoff, "next")
+    with Running(make(lw, backoff=backoff, short_watch=10.0)):
+        lw.wait_watches(1).end()  # ends at once, nothing in it
+        lw.wait_watches(2)
+        assert spy.call_count == 1
+    assert len(lw.list_calls) == 1
