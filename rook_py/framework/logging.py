@@ -44,6 +44,28 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream or sys.stderr, force=True)
 
 
+class _LazyLogger:
+    """A logger that resolves structlog's configuration at each call, not at creation.
+
+    Module-level loggers are created at import time, usually before ``configure_logging``;
+    a plain ``structlog.get_logger(...).bind(...)`` would freeze the configuration of that moment.
+    """
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self._context = context
+
+    def bind(self, **values: Any) -> _LazyLogger:
+        return _LazyLogger({**self._context, **values})
+
+    def new(self, **values: Any) -> _LazyLogger:
+        return _LazyLogger({"logger": self._context.get("logger"), **values})
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(structlog.get_logger().bind(**self._context), method)
+
+
 def get_logger(name: str, **initial: Any) -> Any:
-    """A bound structlog logger; ``name`` becomes the ``logger`` field."""
-    return structlog.get_logger(name).bind(logger=name, **initial)
+    """A structlog-style logger; ``name`` becomes the ``logger`` field."""
+    return _LazyLogger({"logger": name, **initial})
