@@ -19,7 +19,7 @@ tools:
 	@scripts/install-tools.sh
 
 lint: install
-	$(BIN)/ruff check rook_py tests bench cmd
+	$(BIN)/ruff check rook_py tests bench cmd scripts
 	$(BIN)/mypy rook_py/framework
 
 test: install tools lint
@@ -40,6 +40,7 @@ faults: install
 
 manifests: install
 	$(BIN)/python scripts/gen_manifests.py
+	$(BIN)/python scripts/gen_reference.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

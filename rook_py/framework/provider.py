@@ -8,8 +8,9 @@ each one ``rook <name> operator`` plus whatever subcommands it adds.
 What ``rook <name> operator`` does with a provider, in order:
 
 1. parse flags into an ``OperatorSettings`` and configure logging;
-2. build a Client, then call ``provider.pre_start(client, settings)`` (e.g. install CRDs from
-   ``provider.crds()`` when ``settings.install_crds``; one-off migrations). It runs on every
+2. build a Client; verify that every CRD in ``provider.crds()`` is installed and served (or
+   create/update them with ``--install-crds``); then call ``provider.pre_start(client, settings)``
+   for provider start-up work (node-daemon DaemonSets, one-off migrations). It runs on every
    replica, before leader election: it must be idempotent and safe to run concurrently;
 3. build a Manager from the settings and call ``provider.setup(manager, settings)``, in which the
    provider wires its controllers (``ControllerBuilder(manager)...complete(r)``), health checks

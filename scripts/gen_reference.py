@@ -1,0 +1,127 @@
+"""Writes docs/reference.md from the code: every command's flags and env vars, every
+ChubaoMonitor field (from the CRD schema), and every metric the operator and agent expose.
+
+`make manifests` runs it; tests/unit/test_reference_doc.py fails when the committed file is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "docs" / "reference.md"
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    subactions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subactions:
+        yield " ".join(path), parser
+        return
+    for action in subactions:
+        for name, sub in sorted(action.choices.items()):
+            yield from _commands(sub, (*path, name))
+
+
+def _flags_section() -> str:
+    from rook_py.cli import build_parser
+
+    out = ["## Commands and flags\n",
+           "Every flag also reads `ROOK_<FLAG>` from the environment (upper case, `-` becomes `_`): "
+           "flag over env over default.\n"]
+    for name, parser in _commands(build_parser(), ("rook",)):
+        parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=100)
+        out.append(f"### `{name}`\n\n```text\n{parser.format_help().strip()}\n```\n")
+    return "\n".join(out)
+
+
+def _constraints(schema: dict[str, Any]) -> str:
+    parts = []
+    for key in ("enum", "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
+        if key in schema:
+            value = schema[key]
+            parts.append(f"{key} `{json.dumps(value) if key != 'pattern' else value}`")
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        parts.append("free-form")
+    if schema.get("x-kubernetes-int-or-string"):
+        parts.append("int or string")
+    return ", ".join(parts).replace("|", "\\|")
+
+
+def _fields(schema: dict[str, Any], path: str, required: set[str]) -> Iterator[str]:
+    for name, sub in schema.get("properties", {}).items():
+        field = f"{path}.{name}" if path else name
+        kind = sub.get("type", "int-or-string" if sub.get("x-kubernetes-int-or-string") else "any")
+        if kind == "array" and "items" in sub:
+            kind = f"[]{sub['items'].get('type', 'any')}"
+        default = json.dumps(sub["default"]) if "default" in sub and sub["default"] != {} else ""
+        description = " ".join(str(sub.get("description", "")).split()).replace("|", "\\|")
+        flag = " (required)" if name in required else ""
+        yield (f"| `{field}`{flag} | {kind} | {('`' + default + '`') if default else ''} | "
+               f"{_constraints(sub)} | {description} |")
+        if kind == "object" and "properties" in sub:
+            yield from _fields(sub, field, set(sub.get("required", [])))
+        if kind.startswith("[]") and "properties" in sub.get("items", {}):
+            yield from _fields(sub["items"], f"{field}[]", set(sub["items"].get("required", [])))
+
+
+def _monitor_section() -> str:
+    from rook_py.chubaofs.api.crd import chubao_monitor_crd
+
+    crd = chubao_monitor_crd()
+    version = crd["spec"]["versions"][0]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    rows = "\n".join(_fields(spec, "spec", set(spec.get("required", []))))
+    columns = ", ".join(c["name"] for c in version.get("additionalPrinterColumns", []))
+    names = crd["spec"]["names"]
+    return (f"## ChubaoMonitor (`{crd['spec']['group']}/{version['name']}`)\n\n"
+            f"Kind `{names['kind']}`, plural `{names['plural']}`, short names "
+            f"`{', '.join(names.get('shortNames', []))}`, {crd['spec']['scope']}; status subresource; "
+            f"printer columns: {columns}. Defaults below are applied by the API server at admission.\n\n"
+            "| field | type | default | constraints | description |\n|---|---|---|---|---|\n"
+            f"{rows}\n")
+
+
+def _metrics_section() -> str:
+    from rook_py.chubaofs.agent import metrics as agent_metrics
+    from rook_py.framework import events  # noqa: F401  (registers the events-dropped counter)
+    from rook_py.framework.metrics import REGISTRY
+
+    lines = ["## Metrics\n", "The operator serves these on `--metrics-bind-address` (`/metrics`), with "
+             "controller-runtime's names and labels.\n", "| metric | type | help |", "|---|---|---|"]
+    for family in sorted(REGISTRY.collect(), key=lambda f: f.name):
+        if family.name.startswith(("process_", "python_")):
+            continue
+        name = family.name + ("_total" if family.type == "counter" else "")
+        lines.append(f"| `{name}` | {family.type} | {' '.join(family.documentation.split())} |")
+    lines.append("\nThe node agent (`rook chubaofs agent`, port 9500) serves:\n")
+    doc = agent_metrics.__doc__ or ""
+    bullets = [line.strip() for line in doc.splitlines() if line.strip().startswith("* ``rook_chubaofs_node_")]
+    lines.extend("- `" + b[2:].split("``")[1] + "`" for b in bullets)
+    return "\n".join(lines) + "\n"
+
+
+def render() -> str:
+    return ("# rook-py reference\n\n_Generated by `make manifests` (scripts/gen_reference.py); do not edit._\n\n"
+            + _flags_section() + "\n" + _monitor_section() + "\n" + _metrics_section())
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not TARGET.exists() or TARGET.read_text() != text:
+            print(f"{TARGET.relative_to(ROOT)} is stale; run `make manifests`", file=sys.stderr)
+            return 1
+        return 0
+    TARGET.write_text(text)
+    print(f"wrote {TARGET.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main(sys.argv[1:]))
