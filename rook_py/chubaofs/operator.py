@@ -1,0 +1,195 @@
+"""ChubaoFS's ``pre_start``: the per-node DaemonSets ``rook-discover`` and ``rook-chubaofs-agent``.
+
+Configured from the operator's own environment, as Rook configures its discover DaemonSet
+(rook/rook ``pkg/operator/discover/discover.go``), so an admin edits one Deployment:
+
+* ``ROOK_ENABLE_DISCOVERY_DAEMON`` / ``ROOK_ENABLE_AGENT`` (default true): off removes the DaemonSet;
+* ``ROOK_DISCOVER_DEVICES_INTERVAL`` (default ``60m``), passed on to the discover pods;
+* placement: ``DISCOVER_*`` and ``AGENT_*`` (see ``rook_py.framework.daemons.daemonset``);
+* the agent: ``AGENT_MONITOR`` (``namespace/name`` of the ChubaoMonitor whose Consul it registers
+  in), ``AGENT_CONSUL_ADDR`` (an explicit Consul instead), ``AGENT_DATA_PATHS`` (comma-separated
+  ChubaoFS data directories to report capacity for), ``AGENT_DEREGISTER_STALE_AFTER``.
+
+Both daemons run as non-root with every capability dropped and a read-only root filesystem:
+they only read world-readable sysfs/udev files through read-only hostPath mounts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from rook_py.framework.client import errors
+from rook_py.framework.cmdline import Fatal, parse_bool, parse_duration, parse_list
+from rook_py.framework.daemons.daemonset import (
+    NodeDaemon,
+    Scheduling,
+    SchedulingError,
+    ensure_daemonset,
+    remove_daemonset,
+)
+from rook_py.framework.provider import OperatorSettings
+
+JSON = dict[str, Any]
+DISCOVER_NAME = "rook-discover"
+AGENT_NAME = "rook-chubaofs-agent"
+DISCOVER_SERVICE_ACCOUNT = "rook-discover"
+AGENT_SERVICE_ACCOUNT = "rook-chubaofs-agent"
+AGENT_METRICS_PORT = 9500
+DEFAULT_DISCOVER_INTERVAL = "60m"
+
+RESTRICTED_CONTAINER: JSON = {
+    "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+RESTRICTED_POD: JSON = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _field_env(name: str, path: str) -> JSON:
+    return {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
+
+
+def _host_path(name: str, path: str, type_: str = "Directory") -> JSON:
+    return {"name": name, "hostPath": {"path": path, "type": type_}}
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return True
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise Fatal(f"${name}: invalid boolean {raw!r}") from None
+
+
+def _scheduling(prefix: str, environ: Mapping[str, str], **kw: Any) -> Scheduling:
+    try:
+        return Scheduling.from_env(prefix, environ, **kw)
+    except SchedulingError as err:
+        raise Fatal(str(err)) from None
+
+
+def discover_daemonset(settings: OperatorSettings, environ: Mapping[str, str]) -> JSON:
+    """The ``rook-discover`` DaemonSet."""
+    interval = environ.get("ROOK_DISCOVER_DEVICES_INTERVAL") or DEFAULT_DISCOVER_INTERVAL
+    try:
+        parse_duration(interval)
+    except ValueError as err:
+        raise Fatal(f"$ROOK_DISCOVER_DEVICES_INTERVAL: {err}") from None
+    # /run/udev is optional (no type check): minimal nodes without udev still run discovery,
+    # lsblk then simply reports fewer details (model, serial).
+    mounts = [("dev", "/dev", "Directory"), ("sys", "/sys", "Directory"), ("udev", "/run/udev", "")]
+    return NodeDaemon(
+        name=DISCOVER_NAME, namespace=settings.namespace, image=settings.image, args=["discover"],
+        service_account=DISCOVER_SERVICE_ACCOUNT,
+        scheduling=_scheduling("DISCOVER", environ, affinity_vars=["DISCOVER_AGENT_NODE_AFFINITY"],
+                               label_vars=["DISCOVER_AGENT_POD_LABELS"]),
+        env=[_field_env("NODE_NAME", "spec.nodeName"), _field_env("POD_NAMESPACE", "metadata.namespace"),
+             {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": interval},
+             {"name": "ROOK_LOG_LEVEL", "value": settings.log_level}],
+        # lsblk reads /sys/block and the udev database (model, serial, WWN); all world-readable,
+        # so read-only hostPath mounts suffice and the pod needs no privilege.
+        volumes=[_host_path(n, p, kind) for n, p, kind in mounts],
+        volume_mounts=[{"name": n, "mountPath": p, "readOnly": True} for n, p, _ in mounts],
+        security_context=RESTRICTED_CONTAINER, pod_security_context=RESTRICTED_POD,
+        resources={"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        labels={"app.kubernetes.io/part-of": "rook-chubaofs", "app.kubernetes.io/component": "discover"},
+    ).build()
+
+
+def agent_daemonset(settings: OperatorSettings, environ: Mapping[str, str]) -> JSON:
+    """The ``rook-chubaofs-agent`` DaemonSet."""
+    data_paths = parse_list(environ.get("AGENT_DATA_PATHS") or "")
+    env = [_field_env("NODE_NAME", "spec.nodeName"), _field_env("POD_NAMESPACE", "metadata.namespace"),
+           _field_env("POD_IP", "status.podIP"), _field_env("HOST_IP", "status.hostIP"),
+           {"name": "ROOK_LOG_LEVEL", "value": settings.log_level}]
+    for var, flag_env in (("AGENT_MONITOR", "ROOK_MONITOR"), ("AGENT_CONSUL_ADDR", "ROOK_CONSUL_ADDR"),
+                          ("AGENT_DEREGISTER_STALE_AFTER", "ROOK_DEREGISTER_STALE_AFTER")):
+        if environ.get(var):
+            env.append({"name": flag_env, "value": environ[var]})
+    if data_paths:
+        env.append({"name": "ROOK_DATA_PATHS", "value": ",".join(data_paths)})
+    volumes = [_host_path("sys", "/sys")]
+    mounts = [{"name": "sys", "mountPath": "/sys", "readOnly": True}]
+    for i, path in enumerate(data_paths):
+        # statvfs of the data path needs only a read-only view of that directory.
+        volumes.append(_host_path(f"data-{i}", path))
+        mounts.append({"name": f"data-{i}", "mountPath": path, "readOnly": True})
+    return NodeDaemon(
+        name=AGENT_NAME, namespace=settings.namespace, image=settings.image, args=["chubaofs", "agent"],
+        service_account=AGENT_SERVICE_ACCOUNT,
+        scheduling=_scheduling("AGENT", environ), env=env, volumes=volumes, volume_mounts=mounts,
+        ports=[{"name": "metrics", "containerPort": AGENT_METRICS_PORT, "protocol": "TCP"}],
+        security_context=RESTRICTED_CONTAINER, pod_security_context=RESTRICTED_POD,
+        resources={"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "192Mi"}},
+        labels={"app.kubernetes.io/part-of": "rook-chubaofs", "app.kubernetes.io/component": "agent"},
+    ).build()
+
+
+def ensure_node_daemons(client: Any, settings: OperatorSettings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Create/update or remove both DaemonSets; returns ``{name: action}`` (action "removed" or
+    "absent" when the switch is off). Idempotent, so every replica may run it."""
+    env = os.environ if environ is None else environ
+    try:
+        return _ensure_node_daemons(client, settings, env)
+    except errors.NotFound as err:
+        raise Fatal(f"cannot manage the node daemons in namespace {settings.namespace}: {err} "
+                    f"(apply manifests/common.yaml first)") from None
+
+
+def _ensure_node_daemons(client: Any, settings: OperatorSettings, env: Mapping[str, str]) -> dict[str, str]:
+    # Parse every switch and build every DaemonSet before the first write, so a bad variable
+    # fails the start-up without leaving half of the daemons updated.
+    plan: list[tuple[str, JSON | None]] = []
+    for name, switch, build in ((DISCOVER_NAME, "ROOK_ENABLE_DISCOVERY_DAEMON", discover_daemonset),
+                                (AGENT_NAME, "ROOK_ENABLE_AGENT", agent_daemonset)):
+        plan.append((name, build(settings, env) if _switch(env, switch) else None))
+    actions: dict[str, str] = {}
+    for name, desired in plan:
+        if desired is not None:
+            actions[name] = ensure_daemonset(client, desired).action
+        else:
+            actions[name] = "removed" if remove_daemonset(client, name, settings.namespace) else "absent"
+    return actions
+
+
+# -- RBAC ---------------------------------------------------------------------------------------
+# Exactly the API calls the code makes (tests/e2e/test_manifests.py records them on envtest and
+# fails on any call not granted here and on any grant never used). No wildcards.
+OPERATOR_SERVICE_ACCOUNT = "rook-chubaofs-operator"
+_READ = ["get", "list", "watch"]
+_OWNED = ["get", "list", "watch", "create", "update", "delete"]
+
+#: Cluster-wide: ChubaoMonitors may live in any namespace, and so do the objects they own.
+OPERATOR_CLUSTER_RULES: list[JSON] = [
+    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+     "resourceNames": ["chubaomonitors.chubaofs.rook.io"], "verbs": ["get"]},
+    {"apiGroups": ["chubaofs.rook.io"], "resources": ["chubaomonitors"], "verbs": ["get", "list", "watch", "update"]},
+    {"apiGroups": ["chubaofs.rook.io"], "resources": ["chubaomonitors/status"], "verbs": ["update"]},
+    {"apiGroups": ["apps"], "resources": ["statefulsets", "deployments"], "verbs": _OWNED},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _OWNED},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": _OWNED},
+    {"apiGroups": [""], "resources": ["services", "configmaps", "secrets"], "verbs": _OWNED},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+]
+#: In the operator's namespace only: its own Pod, its Lease, the node-daemon DaemonSets.
+OPERATOR_NAMESPACE_RULES: list[JSON] = [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "create", "update", "delete"]},
+]
+#: rook discover: reads and writes its node's ConfigMap in the operator's namespace.
+DISCOVER_NAMESPACE_RULES: list[JSON] = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]},
+]
+#: rook chubaofs agent: reads discover ConfigMaps (namespace) and the monitor it registers with.
+AGENT_NAMESPACE_RULES: list[JSON] = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+]
+AGENT_CLUSTER_RULES: list[JSON] = [
+    {"apiGroups": ["chubaofs.rook.io"], "resources": ["chubaomonitors"], "verbs": ["get"]},
+]

@@ -1,0 +1,308 @@
+"""manifests/: fresh, applicable with kubectl, and RBAC that is exactly what the operator uses."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from rook_py.chubaofs.api import types as t
+from rook_py.chubaofs.provider import ChubaoFSProvider
+from rook_py.framework.client import errors
+from rook_py.framework.objects import LAST_APPLIED_ANNOTATION
+from rook_py.framework.operator import run_operator, user_agent
+from rook_py.framework.provider import OperatorSettings
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+NS = "rook-chubaofs"
+OWNED_RESOURCES = [("apps/v1", "statefulsets"), ("apps/v1", "deployments"), ("v1", "services"), ("v1", "configmaps"),
+                   ("v1", "secrets"), ("policy/v1", "poddisruptionbudgets"), ("networking.k8s.io/v1", "ingresses")]
+KUBECTL = shutil.which("kubectl")
+
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_manifests", ROOT / "scripts" / "gen_manifests.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def docs(name: str) -> list[JSON]:
+    return [d for d in yaml.safe_load_all((MANIFESTS / name).read_text()) if d]
+
+
+def wait_for(what: str, fn: Callable[[], T], timeout: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with suppress(errors.ApiError):
+            value = fn()
+            if value:
+                return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- freshness and shape ------------------------------------------------------------------------
+
+def test_committed_manifests_are_not_stale() -> None:
+    stale = load_generator().stale()
+    assert stale == [], f"stale generated files {stale}: run `make manifests` and commit the result"
+
+
+def test_staleness_is_detected(tmp_path: Path) -> None:
+    gen = load_generator()
+    for rel, text in gen.render().items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert gen.stale(tmp_path) == []
+    (tmp_path / "manifests" / "common.yaml").write_text("# edited by hand\n")
+    (tmp_path / "Dockerfile").unlink()
+    assert gen.stale(tmp_path) == ["manifests/common.yaml", "Dockerfile"]
+
+
+def test_rbac_has_no_wildcards() -> None:
+    for doc in docs("common.yaml"):
+        for rule in doc.get("rules") or []:
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in (rule.get(field) or []), (doc["metadata"]["name"], rule)
+
+
+def test_operator_deployment_contract() -> None:
+    deployment, service = docs("operator.yaml")
+    assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["name"] == "rook-chubaofs-operator" and container["args"] == ["chubaofs", "operator"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert service["metadata"]["name"] == "rook-chubaofs-operator"
+    assert service["spec"]["ports"][0] == {"name": "metrics", "port": 8080, "targetPort": "metrics",
+                                           "protocol": "TCP"}
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "python:3.11-slim" in text and "USER 10001" in text
+    assert text.rstrip().endswith('ENTRYPOINT ["rook"]')
+
+
+def test_every_monitor_field_is_commented() -> None:
+    for line in (MANIFESTS / "monitor.yaml").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and line.strip() not in ("spec:", "metadata:") \
+                and not line.startswith("kind:"):
+            assert "#" in line, f"monitor.yaml line without a comment: {line!r}"
+
+
+# -- kubectl apply ------------------------------------------------------------------------------
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine (looked in PATH)")
+def test_every_manifest_applies_with_kubectl(envtest: Any, tmp_path: Path) -> None:
+    def kubectl(*args: str) -> str:
+        assert KUBECTL is not None
+        result = subprocess.run([KUBECTL, f"--kubeconfig={envtest.kubeconfig}", f"--cache-dir={tmp_path}", *args],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    for name in ("crds.yaml", "common.yaml", "operator.yaml"):
+        kubectl("apply", "--validate=false", "-f", str(MANIFESTS / name))
+    kubectl("wait", "--for=condition=Established", f"crd/{t.CRD_NAME}", "--timeout=30s")
+    kubectl("apply", "--validate=false", "-f", str(MANIFESTS / "monitor.yaml"))
+    client = envtest.client()
+    assert client.get("apps/v1", "Deployment", "rook-chubaofs-operator", NS)
+    assert client.get("rbac.authorization.k8s.io/v1", "ClusterRole", "rook-chubaofs-operator")
+    monitor = client.get(t.API_VERSION, t.KIND, "chubaofs-monitor", NS)
+    assert monitor["spec"]["cluster"]["name"] == "mycluster"
+    # Applying again changes nothing (the files are idempotent).
+    out = kubectl("apply", "--validate=false", "-f", str(MANIFESTS / "common.yaml"))
+    assert "configured" not in out and "created" not in out
+
+
+# -- RBAC recorded against real calls -----------------------------------------------------------
+
+class NoReload:
+    def reload(self, base_urls: Any) -> list[str]:
+        return []
+
+
+def granted(service_account: str) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource[/subresource], verb) granted to the service account by common.yaml."""
+    roles = {(d["kind"], d["metadata"]["name"]): d for d in docs("common.yaml") if d["kind"] in ("Role", "ClusterRole")}
+    out: set[tuple[str, str, str]] = set()
+    for d in docs("common.yaml"):
+        if d["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == service_account for s in d["subjects"]):
+            continue
+        role = roles[(d["roleRef"]["kind"], d["roleRef"]["name"])]
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        out.add((group, resource, verb))
+    return out
+
+
+@pytest.fixture
+def installed(envtest: Any) -> Iterator[Any]:
+    """crds.yaml and common.yaml applied as the cluster admin (what `kubectl apply` does)."""
+    admin = envtest.client()
+    envtest.install_crds(docs("crds.yaml"))
+    for doc in docs("common.yaml"):
+        admin.create(doc)
+    yield admin
+
+
+@pytest.mark.emulator_only
+def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any, monkeypatch: Any) -> None:
+    admin = installed
+    envtest.stats.reset()
+    for var in ("ROOK_ENABLE_AGENT", "ROOK_ENABLE_DISCOVERY_DAEMON"):
+        monkeypatch.delenv(var, raising=False)
+
+    def run(image: str) -> tuple[threading.Event, threading.Thread]:
+        settings = OperatorSettings(provider="chubaofs", namespace=NS, image=image, install_crds=False,
+                                    lease_duration=2.0, renew_deadline=1.0, retry_period=0.2,
+                                    metrics_bind_address="0", health_probe_bind_address="0",
+                                    graceful_shutdown_timeout=5.0,
+                                    extra={"pod_name": "rook-chubaofs-operator-0", "reload_settle_seconds": 0})
+        stop = threading.Event()
+        client = envtest.client(user_agent=user_agent("chubaofs"))
+        thread = threading.Thread(target=run_operator, args=(ChubaoFSProvider(reloader=NoReload()), settings),
+                                  kwargs={"client": client, "stop": stop}, daemon=True)
+        thread.start()
+        return stop, thread
+
+    def finish(stop: threading.Event, thread: threading.Thread) -> None:
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive()
+
+    def phase(generation: int | None = None) -> Callable[[], bool]:
+        def check() -> bool:
+            status = admin.get(t.API_VERSION, t.KIND, "chubaofs-monitor", NS).get("status") or {}
+            return status.get("phase") == t.PHASE_READY and (
+                generation is None or status.get("observedGeneration") == generation)
+        return check
+
+    # The operator's own Pod (image lookup through POD_NAME).
+    admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rook-chubaofs-operator-0", "namespace": NS},
+                  "spec": {"containers": [{"name": "rook-chubaofs-operator", "image": "rook-py:1"}]}})
+
+    # Install: the example monitor, plus an Ingress so every owned kind exists once.
+    stop, thread = run("")
+    monitor = docs("monitor.yaml")[0]
+    monitor["spec"]["grafana"]["ingress"] = {"host": "grafana.example.com"}
+    admin.create(monitor)
+    wait_for("monitor Ready", phase(), 60)
+    finish(stop, thread)
+
+    # Upgrade: a new operator image (DaemonSets roll), a bigger Prometheus volume (PVC patch),
+    # Grafana and Alertmanager turned off (owned objects deleted).
+    stop, thread = run("rook-py:2")
+    wait_for("daemonsets rolled", lambda: admin.get("apps/v1", "DaemonSet", "rook-discover", NS)["spec"][
+        "template"]["spec"]["containers"][0]["image"] == "rook-py:2")
+    # Every owned kind drifts once (its last-applied record removed behind the operator's back,
+    # through the in-process API so no fault hits the admin) and the operator's first write
+    # meets a conflict: apply re-reads (get) and writes again (update), as after any race.
+    local = envtest.server.local
+    for api_version, resource in OWNED_RESOURCES:
+        obj = local.list(api_version, resource, NS, label_selector="app.kubernetes.io/instance=chubaofs-monitor")["items"][0]
+        envtest.faults.fail_next(1, 409, verb="update", resource=resource)
+        annotations = dict(obj["metadata"].get("annotations") or {})
+        annotations.pop(LAST_APPLIED_ANNOTATION)
+        obj["metadata"]["annotations"] = annotations
+        local.update(api_version, resource, obj)
+        name = obj["metadata"]["name"]
+        wait_for(f"{resource}/{name} restored", lambda: LAST_APPLIED_ANNOTATION in (
+            local.get(api_version, resource, name, NS)["metadata"].get("annotations") or {}))  # noqa: B023
+    live = admin.get(t.API_VERSION, t.KIND, "chubaofs-monitor", NS)
+    live["spec"]["prometheus"]["storage"]["size"] = "30Gi"
+    live["spec"]["grafana"]["enabled"] = False
+    live["spec"]["alertmanager"]["enabled"] = False
+    updated = admin.update(live)
+    wait_for("upgrade settled", phase(updated["metadata"]["generation"]), 60)
+
+    # Uninstall: delete the monitor with data, then the node daemons go with their switches.
+    live = admin.get(t.API_VERSION, t.KIND, "chubaofs-monitor", NS)
+    live["spec"]["cleanupPolicy"] = {"deleteData": True, "confirmation": t.DESTROY_DATA_CONFIRMATION}
+    admin.update(live)
+    admin.delete(t.API_VERSION, t.KIND, "chubaofs-monitor", NS)
+
+    def gone() -> bool:
+        try:
+            admin.get(t.API_VERSION, t.KIND, "chubaofs-monitor", NS)
+        except errors.NotFound:
+            return True
+        return False
+
+    wait_for("monitor deleted", gone, 60)
+    finish(stop, thread)
+    monkeypatch.setenv("ROOK_ENABLE_AGENT", "false")
+    monkeypatch.setenv("ROOK_ENABLE_DISCOVERY_DAEMON", "false")
+    stop, thread = run("rook-py:2")
+    wait_for("daemonsets removed", lambda: not admin.list("apps/v1", "DaemonSet", NS)["items"])
+    finish(stop, thread)
+
+    # Request stats name the resource without its group; "events" exists in two groups, so a
+    # call is allowed when a group serving that resource grants it.
+    groups: dict[str, set[str]] = {}
+    for served in envtest.server.local.resources():
+        groups.setdefault(served.resource, set()).add(served.group)
+    used: set[tuple[str, str]] = set()
+    for row in envtest.stats.snapshot():
+        if row["userAgent"].startswith(user_agent("chubaofs")):
+            resource = row["resource"] + (f"/{row['subresource']}" if row["subresource"] else "")
+            used.add((resource, row["verb"]))
+    allowed = granted("rook-chubaofs-operator")
+    denied = {(res, verb) for res, verb in used
+              if not any((g, res, verb) in allowed for g in groups[res.split("/")[0]])}
+    assert denied == set(), f"calls common.yaml does not allow: {sorted(denied)}"
+    unused = {(g, res, verb) for g, res, verb in allowed if (res, verb) not in used}
+    assert unused == set(), f"granted but never used: {sorted(unused)}"
+
+
+@pytest.mark.emulator_only
+def test_rbac_of_the_node_daemons_is_exactly_what_they_use(envtest: Any, installed: Any, tmp_path: Path) -> None:
+    """rook discover and rook chubaofs agent, each with the User-Agent its command sets."""
+    from rook_py.chubaofs.agent.agent import Agent, AgentConfig
+    from rook_py.chubaofs.agent.metrics import NodeCollector
+    from rook_py.framework.daemons.discover import DiscoverDaemon, device
+
+    admin = installed
+    admin.create({"apiVersion": t.API_VERSION, "kind": t.KIND, "metadata": {"name": "m", "namespace": NS},
+                  "spec": {"cluster": {"name": "c"}, "consul": {"externalAddress": "127.0.0.1:1"}}})
+    envtest.stats.reset()
+    names = ["sda"]
+    daemon = DiscoverDaemon(envtest.client(user_agent="rook-discover"), "node-1", NS,
+                            lister=lambda: [device(n) for n in names])
+    assert daemon.scan_once() == "created"
+    names.append("sdb")
+    assert daemon.scan_once() == "updated"
+    agent = Agent(AgentConfig(node="node-1", namespace=NS, advertise_address="127.0.0.1", monitor=f"{NS}/m"),
+                  NodeCollector("node-1", sys_root=str(tmp_path)), envtest.client(user_agent="rook-chubaofs-agent"))
+    agent.tick()
+    assert set(agent.collector.known_disks()) == {"sda", "sdb"}
+    for account in ("rook-discover", "rook-chubaofs-agent"):
+        used = {(row["resource"], row["verb"]) for row in envtest.stats.snapshot()
+                if row["userAgent"].startswith(account)}
+        assert {(res, verb) for _, res, verb in granted(account)} == used, account
