@@ -180,6 +180,22 @@ LOGGING_FLAGS = (
 )
 
 
+def require_node_identity(values: Mapping[str, Any]) -> tuple[str, str]:
+    """``(node_name, namespace)`` of a per-node daemon (``--node-name``, ``--namespace``), or ``Fatal``.
+
+    Node daemons get both from the downward API (``spec.nodeName`` -> ``NODE_NAME``,
+    ``metadata.namespace`` -> ``POD_NAMESPACE``); neither has a usable default, because a wrong
+    node name silently reports another node's state. The error names the variable the DaemonSet
+    should have set, since that is what is missing in a pod.
+    """
+    node, namespace = values.get("node_name"), values.get("namespace")
+    if not node:
+        raise Fatal("NODE_NAME is not set: pass --node-name or set it from spec.nodeName")
+    if not namespace:
+        raise Fatal("POD_NAMESPACE is not set: pass --namespace or set it from metadata.namespace")
+    return str(node), str(namespace)
+
+
 def start_logging(command: str, flagset: FlagSet, values: Mapping[str, Any], stream: TextIO | None = None) -> None:
     """Configure logging from ``--log-level``/``--log-format`` and log every flag (secrets masked).
 

@@ -9,7 +9,6 @@ path: ``ChubaoFSProvider.setup`` wiring, informers, the workqueue, ``objects.app
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from rook_py.chubaofs.provider import ChubaoFSProvider
 from rook_py.framework.client.errors import NotFound
 from rook_py.framework.manager import Manager, ManagerOptions
 from rook_py.framework.provider import OperatorSettings
+from tests.support.waiting import eventually
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -46,18 +46,8 @@ class RecordingReloader:
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = TIMEOUT) -> T:
-    """Poll ``fn`` until it returns something truthy; bounded."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except NotFound:
-            last = None
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+    """``eventually`` at this suite's pace; NotFound means "not created yet"."""
+    return eventually(fn, timeout, interval=0.05, ignore=(NotFound,), what=what)
 
 
 @contextmanager

@@ -6,9 +6,7 @@ import importlib.util
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -22,6 +20,7 @@ from rook_py.framework.client import errors
 from rook_py.framework.objects import LAST_APPLIED_ANNOTATION
 from rook_py.framework.operator import run_operator, user_agent
 from rook_py.framework.provider import OperatorSettings
+from tests.support.waiting import eventually
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -45,15 +44,9 @@ def docs(name: str) -> list[JSON]:
     return [d for d in yaml.safe_load_all((MANIFESTS / name).read_text()) if d]
 
 
-def wait_for(what: str, fn: Callable[[], T], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(errors.ApiError):
-            value = fn()
-            if value:
-                return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 30.0) -> T:
+    """``eventually`` at this suite's pace; any API error (an injected fault included) means "not yet"."""
+    return eventually(fn, timeout, interval=0.05, ignore=(errors.ApiError,), what=what)
 
 
 # -- freshness and shape ------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -19,21 +18,16 @@ import pytest
 
 from rook_py.chubaofs.api.crd import chubao_monitor_crd
 from rook_py.framework.client import Client, errors, load_config
+from tests.support.waiting import eventually
 
 T = TypeVar("T")
 NS = "rook-chubaofs"
 pytestmark = pytest.mark.emulator_only
 
 
-def wait_for(what: str, fn: Callable[[], T], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(errors.ApiError, OSError):
-            value = fn()
-            if value:
-                return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 30.0) -> T:
+    """``eventually`` at this suite's pace; an API error or a refused connection means "not up yet"."""
+    return eventually(fn, timeout, interval=0.05, ignore=(errors.ApiError, OSError), what=what)
 
 
 def served_address(log: Path, server: str) -> str | None:

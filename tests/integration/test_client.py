@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rook_py.framework.client import Client, errors, load_config
+from tests.support.waiting import eventually
 
 JSON = dict[str, Any]
 
@@ -111,27 +112,17 @@ def widget_crd() -> JSON:
     }
 
 
-def wait_for(fn: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except errors.NotFound:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def test_discovery_finds_crd_installed_at_run_time_and_status_subresource(client: Client) -> None:
     with pytest.raises(errors.NotFound, match="Widget"):
         client.resource_for("example.com/v1", "Widget")
     client.create(widget_crd())
-    info = wait_for(lambda: client.resource_for("example.com/v1", "Widget"))
+    # Discovery and the new endpoint lag the CRD's creation: NotFound means "not served yet".
+    info = eventually(lambda: client.resource_for("example.com/v1", "Widget"), 10.0, ignore=(errors.NotFound,))
     assert (info.resource, info.namespaced, info.group) == ("widgets", True, "example.com")
     assert "status" in info.subresources
-    w = wait_for(lambda: client.create({"apiVersion": "example.com/v1", "kind": "Widget",
-                                        "metadata": {"name": "w", "namespace": "default"},
-                                        "spec": {"size": 1}}))
+    w = eventually(lambda: client.create({"apiVersion": "example.com/v1", "kind": "Widget",
+                                          "metadata": {"name": "w", "namespace": "default"},
+                                          "spec": {"size": 1}}), 10.0, ignore=(errors.NotFound,))
     w["status"] = {"phase": "Ready"}
     w["spec"] = {"size": 99}
     after = client.update_status(w)

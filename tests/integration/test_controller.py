@@ -6,31 +6,18 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from rook_py.framework import ControllerBuilder, Manager, ManagerOptions, Request, Result
 from rook_py.framework.client.errors import AlreadyExists, NotFound
 from rook_py.framework.objects import set_controller_reference
+from tests.support.waiting import eventually
 
-T = TypeVar("T")
 NS = "default"
-
-
-def eventually(fn: Callable[[], T | None], timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = fn()
-        except (NotFound, KeyError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
+NOT_YET = (NotFound, KeyError)  # the object, or the key in a record, is not there yet
 
 
 def configmap(name: str, **data: str) -> dict[str, Any]:
@@ -101,16 +88,16 @@ def test_owned_object_events_reconcile_the_owner(client: Any) -> None:
     ControllerBuilder(mgr).for_("v1", "ConfigMap").owns("v1", "Secret").complete(rec)
     with ManagerRun(mgr):
         client.create(configmap("app"), namespace=NS)
-        eventually(lambda: client.get("v1", "Secret", "app-secret", NS))
-        eventually(lambda: rec.count["app"])
+        eventually(lambda: client.get("v1", "Secret", "app-secret", NS), ignore=NOT_YET)
+        eventually(lambda: rec.count["app"], ignore=NOT_YET)
         time.sleep(0.2)  # let the create's own follow-up events settle
         settled = rec.count["app"]
         # A change to the owned Secret wakes its controller owner.
         client.patch("v1", "Secret", "app-secret", {"metadata": {"labels": {"touched": "yes"}}}, namespace=NS)
-        eventually(lambda: rec.count["app"] > settled)
+        eventually(lambda: rec.count["app"] > settled, ignore=NOT_YET)
         # Deleting the child is repaired through the owner.
         client.delete("v1", "Secret", "app-secret", NS)
-        eventually(lambda: client.get("v1", "Secret", "app-secret", NS)["metadata"]["uid"])
+        eventually(lambda: client.get("v1", "Secret", "app-secret", NS)["metadata"]["uid"], ignore=NOT_YET)
 
 
 def test_errors_retry_and_requeue_after_through_the_cache(client: Any) -> None:
@@ -130,7 +117,7 @@ def test_errors_retry_and_requeue_after_through_the_cache(client: Any) -> None:
     with ManagerRun(mgr):
         client.create(configmap("flaky"), namespace=NS)
         client.create(configmap("periodic"), namespace=NS)
-        eventually(lambda: attempts["flaky"] >= 3 and attempts["periodic"] >= 4)
+        eventually(lambda: attempts["flaky"] >= 3 and attempts["periodic"] >= 4, ignore=NOT_YET)
 
 
 def test_watches_maps_other_kinds_to_requests(client: Any) -> None:
@@ -148,11 +135,11 @@ def test_watches_maps_other_kinds_to_requests(client: Any) -> None:
     ControllerBuilder(mgr).named("mapped").for_("v1", "ConfigMap").watches("v1", "Secret", by_label).complete(Seen())
     with ManagerRun(mgr):
         client.create(configmap("target"), namespace=NS)
-        eventually(lambda: seen["target"])
+        eventually(lambda: seen["target"], ignore=NOT_YET)
         before = seen["target"]
         client.create({"apiVersion": "v1", "kind": "Secret",
                        "metadata": {"name": "s", "namespace": NS, "labels": {"config": "target"}}}, namespace=NS)
-        eventually(lambda: seen["target"] > before)
+        eventually(lambda: seen["target"] > before, ignore=NOT_YET)
         client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "unlabelled", "namespace": NS}},
                       namespace=NS)
         time.sleep(0.2)
@@ -171,10 +158,10 @@ def test_events_keep_flowing_after_watches_are_dropped(envtest: Any, client: Any
     ControllerBuilder(mgr).named("resume").for_("v1", "ConfigMap").complete(Seen())
     with ManagerRun(mgr):
         client.create(configmap("before"), namespace=NS)
-        eventually(lambda: "before" in seen)
+        eventually(lambda: "before" in seen, ignore=NOT_YET)
         envtest.faults.close_watches()
         client.create(configmap("after"), namespace=NS)
-        eventually(lambda: "after" in seen)
+        eventually(lambda: "after" in seen, ignore=NOT_YET)
 
 
 def test_graceful_shutdown_waits_for_the_reconcile_in_flight(client: Any) -> None:

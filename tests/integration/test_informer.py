@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,17 +16,9 @@ from rook_py.framework.cache import (
     SharedInformerFactory,
 )
 from rook_py.framework.envtest import Environment, emulator_only
+from tests.support.waiting import eventually
 
 NS = "default"
-
-
-def eventually(pred: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return bool(pred())
 
 
 def cm(name: str, **data: str) -> dict[str, Any]:

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from rook_py.framework import ControllerBuilder, LeaderElectionLost, Manager, ManagerOptions, Request
 from rook_py.framework.client.errors import NotFound
 from rook_py.framework.leaderelection import LeaderElector, LeaseLock
+from tests.support.waiting import eventually
 
-T = TypeVar("T")
 NS = "default"
+NOT_YET = (NotFound, KeyError)  # the object, or the key in a record, is not there yet
 LOCK = "le-test-lock"
 LEASE = ("coordination.k8s.io/v1", "Lease", LOCK, NS)
-
-
-def eventually(fn: Callable[[], T | None], timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = fn()
-        except (NotFound, KeyError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 class Seen:
@@ -79,7 +65,7 @@ def test_handover_between_two_managers(envtest: Any) -> None:
     b = Run(manager(envtest.client(), "b", seen_b))
     try:
         client.create(cm("one"), namespace=NS)
-        eventually(lambda: "one" in seen_a.names)
+        eventually(lambda: "one" in seen_a.names, ignore=NOT_YET)
         time.sleep(0.3)
         assert not b.mgr.is_leader() and seen_b.names == set()  # the standby does not reconcile
         assert client.get(*LEASE)["spec"]["holderIdentity"] == "a"
@@ -90,7 +76,7 @@ def test_handover_between_two_managers(envtest: Any) -> None:
         assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 1
         # The new leader lists everything and reconciles from there.
         client.create(cm("two"), namespace=NS)
-        eventually(lambda: {"one", "two"} <= seen_b.names)
+        eventually(lambda: {"one", "two"} <= seen_b.names, ignore=NOT_YET)
     finally:
         b.shutdown()
     assert b.errors == []

@@ -7,13 +7,14 @@ import json
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.support.waiting import eventually
 
 T = TypeVar("T")
 
@@ -31,18 +32,8 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float, interval: float = 0.2, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy; AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = probe()
-            if result:
-                return result
-        except (OSError, ValueError, KeyError) as err:  # not up yet
-            last_error = err
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+    """``eventually`` at the pipeline's pace; a refused connection or a half-written answer means "not up yet"."""
+    return eventually(probe, timeout, interval=interval, ignore=(OSError, ValueError, KeyError), what=what)
 
 
 class _Server:
@@ -64,7 +55,47 @@ class _Server:
         self._thread.join(timeout=5)
 
 
-class FakeChubaoFSExporter(_Server):
+class _MetricsServer(_Server):
+    """A fake exporter: GET /metrics answers ``exposition()`` in the Prometheus text format, or 500
+    while ``healthy`` is false (what makes a Consul HTTP check go critical); anything else is 404."""
+
+    healthy = True
+
+    def __init__(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                if self.path != "/metrics":
+                    self.send_error(404)
+                    return
+                if not server.healthy:
+                    self.send_error(500)
+                    return
+                body = server.exposition().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(Handler)
+
+    def exposition(self) -> str:
+        raise NotImplementedError
+
+    def _register(self, consul_url: str, service: dict[str, Any]) -> None:
+        """PUT ``service`` to the Consul agent API, as the real exporter does at start-up."""
+        request = urllib.request.Request(f"{consul_url}/v1/agent/service/register",
+                                         data=json.dumps(service).encode(), method="PUT")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+
+class FakeChubaoFSExporter(_MetricsServer):
     """Serves a ChubaoFS master's /metrics (cfs_master_* gauges) and registers like the daemon.
 
     Registration mirrors cubefs/cubefs util/exporter/consul_register.go: service ``cfs``,
@@ -86,24 +117,7 @@ class FakeChubaoFSExporter(_Server):
             "cfs_master_vol_count": 1,
         }
         self.lock = threading.Lock()
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:
-                if self.path != "/metrics":
-                    self.send_error(404)
-                    return
-                body = exporter.exposition().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        super().__init__(Handler)
+        super().__init__()
 
     def set(self, name: str, value: float) -> None:
         with self.lock:
@@ -123,13 +137,10 @@ class FakeChubaoFSExporter(_Server):
         return f"cfs_{self.role}_127.0.0.1_{self.port}"
 
     def register(self, consul_url: str) -> None:
-        body = json.dumps({
+        self._register(consul_url, {
             "Name": "cfs", "ID": self.service_id, "Address": "127.0.0.1", "Port": self.port,
             "Tags": ["app=cfs", f"role={self.role}", f"cluster={self.cluster}"],
-        }).encode()
-        request = urllib.request.Request(f"{consul_url}/v1/agent/service/register", data=body, method="PUT")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 200
+        })
 
 
 class WebhookReceiver(_Server):
@@ -199,7 +210,7 @@ class ManagedProcess:
         self._log.close()
 
 
-class FakeNodeAgent(_Server):
+class FakeNodeAgent(_MetricsServer):
     """Serves the node agent's disk gauges and registers like the agent contract says: service
     ``rook-chubaofs-agent``, tags ``node=<node>``, ``cluster=<cluster>``, an HTTP check on /metrics.
     `healthy=False` makes /metrics answer 500, so its Consul check goes critical."""
@@ -210,27 +221,7 @@ class FakeNodeAgent(_Server):
         self.healthy = healthy
         self.disks: dict[str, int] = {"sdb": 1, "sdc": 1}
         self.lock = threading.Lock()
-        agent = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:
-                if self.path != "/metrics":
-                    self.send_error(404)
-                    return
-                if not agent.healthy:
-                    self.send_error(500)
-                    return
-                body = agent.exposition().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        super().__init__(Handler)
+        super().__init__()
 
     def set_online(self, device: str, online: int) -> None:
         with self.lock:
@@ -246,11 +237,8 @@ class FakeNodeAgent(_Server):
         return "\n".join(lines) + "\n"
 
     def register(self, consul_url: str) -> None:
-        body = json.dumps({
+        self._register(consul_url, {
             "Name": "rook-chubaofs-agent", "ID": f"rook-chubaofs-agent-{self.node}", "Address": "127.0.0.1",
             "Port": self.port, "Tags": [f"node={self.node}", f"cluster={self.cluster}"],
             "Check": {"HTTP": f"http://127.0.0.1:{self.port}/metrics", "Interval": "200ms", "Timeout": "1s"},
-        }).encode()
-        request = urllib.request.Request(f"{consul_url}/v1/agent/service/register", data=body, method="PUT")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 200
+        })

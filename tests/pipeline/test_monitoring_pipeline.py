@@ -156,6 +156,12 @@ def _active_targets(prometheus_url: str, job: str) -> list[dict[str, Any]]:
     return [t for t in targets if t["labels"].get("job") == job]
 
 
+def _scraped_targets(prometheus_url: str, job: str) -> list[dict[str, Any]] | None:
+    """The job's active targets once there are some and every one is up (scraped); else None."""
+    targets = _active_targets(prometheus_url, job)
+    return targets if targets and all(t["health"] == "up" for t in targets) else None
+
+
 def test_inactive_datanode_alert_reaches_the_webhook(pipeline: dict[str, Any]) -> None:
     p = pipeline
     exporter: FakeChubaoFSExporter = p["exporter"]
@@ -163,11 +169,8 @@ def test_inactive_datanode_alert_reaches_the_webhook(pipeline: dict[str, Any]) -
     prometheus_url: str = p["prometheus_url"]
 
     # Discovery: only the monitored cluster's daemon is scraped, with labels from its tags.
-    def scraped() -> list[dict[str, Any]] | None:
-        targets = _active_targets(prometheus_url, "chubaofs")
-        return targets if targets and all(t["health"] == "up" for t in targets) else None
-
-    targets = wait_until(scraped, START_TIMEOUT, what="the chubaofs target to be scraped")
+    targets = wait_until(lambda: _scraped_targets(prometheus_url, "chubaofs"), START_TIMEOUT,
+                         what="the chubaofs target to be scraped")
     assert [t["labels"]["instance"] for t in targets] == [f"127.0.0.1:{exporter.port}"]
     labels = targets[0]["labels"]
     assert (labels["app"], labels["role"], labels["cluster"]) == ("cfs", "master", CLUSTER)
@@ -212,11 +215,8 @@ def test_node_agent_discovery_and_disk_offline_alert(pipeline: dict[str, Any]) -
     prometheus_url: str = p["prometheus_url"]
 
     # Only the agent whose Consul check passes is scraped; `node` comes from its tag.
-    def agent_targets() -> list[dict[str, Any]] | None:
-        targets = _active_targets(prometheus_url, "rook-chubaofs-agent")
-        return targets if targets and all(t["health"] == "up" for t in targets) else None
-
-    targets = wait_until(agent_targets, START_TIMEOUT, what="the node agent target")
+    targets = wait_until(lambda: _scraped_targets(prometheus_url, "rook-chubaofs-agent"), START_TIMEOUT,
+                         what="the node agent target")
     assert [(t["labels"]["node"], t["labels"]["cluster"]) for t in targets] == [("worker-1", CLUSTER)]
 
     # The agent's own `node` label survives as `node` (honor_labels), not `exported_node`.

@@ -41,29 +41,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from rook_py.framework.cmdline import parse_duration
+
 JSON = dict[str, Any]
 
 PASSING, WARNING, CRITICAL = "passing", "warning", "critical"
 _STATUSES = (PASSING, WARNING, CRITICAL)
 
+#: Consul's durations (check Interval/Timeout/TTL, ``?wait=``) are Go durations, like the rook
+#: flags': one parser serves both ("10s", "1m30s", "250ms"; a bare number means seconds).
+parse_go_duration = parse_duration
+
 #: Consul caps blocking waits at 10 minutes and defaults to 5 (agent/http.go parseWait).
 MAX_WAIT = 600.0
 DEFAULT_WAIT = 300.0
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_go_duration(text: str) -> float:
-    """Parse a Go duration ("10s", "1m30s", "250ms") into seconds; a bare number means seconds."""
-    text = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {text!r}")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
 
 def aggregated_status(checks: list[JSON]) -> str:
     """Worst status wins: critical > warning > passing (consul/api HealthChecks.AggregatedStatus)."""

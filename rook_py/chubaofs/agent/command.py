@@ -10,7 +10,15 @@ from typing import Any
 
 from rook_py.chubaofs.agent.agent import Agent, AgentConfig
 from rook_py.chubaofs.agent.metrics import NodeCollector
-from rook_py.framework.cmdline import COMMAND_PATH, HANDLER, LOGGING_FLAGS, Fatal, Flag, FlagSet
+from rook_py.framework.cmdline import (
+    COMMAND_PATH,
+    HANDLER,
+    LOGGING_FLAGS,
+    Fatal,
+    Flag,
+    FlagSet,
+    require_node_identity,
+)
 from rook_py.framework.httpserver import parse_bind_address
 from rook_py.framework.logging import get_logger
 
@@ -38,11 +46,7 @@ AGENT_FLAGS: tuple[Flag, ...] = (
 
 
 def agent_config(values: dict[str, Any]) -> AgentConfig:
-    node, namespace = values.get("node_name"), values.get("namespace")
-    if not node:
-        raise Fatal("NODE_NAME is not set: pass --node-name or set it from spec.nodeName")
-    if not namespace:
-        raise Fatal("POD_NAMESPACE is not set: pass --namespace or set it from metadata.namespace")
+    node, namespace = require_node_identity(values)
     try:
         bind = parse_bind_address(values["listen_address"])
     except ValueError as err:

@@ -76,6 +76,19 @@ def _retry_after_seconds(resp: Any) -> float | None:
     return float(seconds) if seconds >= 0 else None
 
 
+def _selector_query(label_selector: str | None, field_selector: str | None) -> dict[str, Any]:
+    """The ``labelSelector``/``fieldSelector`` query parameters of a list, watch or deletecollection.
+
+    An empty selector matches everything, so it is left out rather than sent as an empty parameter.
+    """
+    query: dict[str, Any] = {}
+    if label_selector:
+        query["labelSelector"] = label_selector
+    if field_selector:
+        query["fieldSelector"] = field_selector
+    return query
+
+
 class Client:
     """Thread-safe dynamic client; one per process identity, shared by all workers."""
 
@@ -297,11 +310,7 @@ class Client:
         """One page of the collection: the List object (``items``, ``metadata.continue``,
         ``metadata.resourceVersion``). ``namespace=None`` lists across all namespaces."""
         info = self.resource_for(api_version, kind)
-        query: dict[str, Any] = {}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        if field_selector:
-            query["fieldSelector"] = field_selector
+        query = _selector_query(label_selector, field_selector)
         if limit is not None:
             query["limit"] = limit
         if continue_:
@@ -325,10 +334,7 @@ class Client:
             query["resourceVersion"] = resource_version
         if allow_watch_bookmarks:
             query["allowWatchBookmarks"] = "true"
-        if label_selector:
-            query["labelSelector"] = label_selector
-        if field_selector:
-            query["fieldSelector"] = field_selector
+        query.update(_selector_query(label_selector, field_selector))
         if read_timeout is None:
             read_timeout = server_timeout + _WATCH_READ_GRACE
         path = info.path(namespace)
@@ -404,11 +410,7 @@ class Client:
                           label_selector: str | None = None, field_selector: str | None = None,
                           propagation_policy: str | None = None) -> JSON:
         info = self.resource_for(api_version, kind)
-        query: dict[str, Any] = {}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        if field_selector:
-            query["fieldSelector"] = field_selector
+        query = _selector_query(label_selector, field_selector)
         body = self._delete_options(propagation_policy, None, None)
         result = self._json("DELETE", info.path(namespace), query=query or None, body=body)
         return result if isinstance(result, dict) else {}

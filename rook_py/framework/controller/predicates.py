@@ -11,7 +11,7 @@ while the watch was down is the ``DeletedFinalStateUnknown`` payload, already un
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 JSON = dict[str, Any]
@@ -134,38 +134,28 @@ class LabelSelectorPredicate(Predicate):
         return self._matches(obj)
 
 
-class _And(Predicate):
-    def __init__(self, predicates: tuple[Predicate, ...]) -> None:
+class _Combined(Predicate):
+    """Folds the operands' answers to each event with ``fold``: ``all`` for and_, ``any`` for or_.
+
+    The operands are asked lazily, in order (the fold short-circuits on a generator), as
+    controller-runtime's ``and``/``or`` stop at the first deciding predicate.
+    """
+
+    def __init__(self, predicates: tuple[Predicate, ...], fold: Callable[[Iterable[bool]], bool]) -> None:
         self._p = predicates
+        self._fold = fold
 
     def create(self, obj: JSON) -> bool:
-        return all(p.create(obj) for p in self._p)
+        return self._fold(p.create(obj) for p in self._p)
 
     def update(self, old: JSON, new: JSON) -> bool:
-        return all(p.update(old, new) for p in self._p)
+        return self._fold(p.update(old, new) for p in self._p)
 
     def delete(self, obj: JSON) -> bool:
-        return all(p.delete(obj) for p in self._p)
+        return self._fold(p.delete(obj) for p in self._p)
 
     def generic(self, obj: JSON) -> bool:
-        return all(p.generic(obj) for p in self._p)
-
-
-class _Or(Predicate):
-    def __init__(self, predicates: tuple[Predicate, ...]) -> None:
-        self._p = predicates
-
-    def create(self, obj: JSON) -> bool:
-        return any(p.create(obj) for p in self._p)
-
-    def update(self, old: JSON, new: JSON) -> bool:
-        return any(p.update(old, new) for p in self._p)
-
-    def delete(self, obj: JSON) -> bool:
-        return any(p.delete(obj) for p in self._p)
-
-    def generic(self, obj: JSON) -> bool:
-        return any(p.generic(obj) for p in self._p)
+        return self._fold(p.generic(obj) for p in self._p)
 
 
 class _Not(Predicate):
@@ -187,12 +177,12 @@ class _Not(Predicate):
 
 def and_(*predicates: Predicate) -> Predicate:
     """True when every predicate is (``and_()`` with no argument lets everything through)."""
-    return _And(predicates)
+    return _Combined(predicates, all)
 
 
 def or_(*predicates: Predicate) -> Predicate:
     """True when any predicate is (``or_()`` with no argument lets nothing through)."""
-    return _Or(predicates)
+    return _Combined(predicates, any)
 
 
 def not_(predicate: Predicate) -> Predicate:

@@ -32,7 +32,7 @@ from types import FrameType
 from typing import Any
 
 from rook_py.framework.client import errors
-from rook_py.framework.cmdline import LOGGING_FLAGS, Fatal, Flag
+from rook_py.framework.cmdline import LOGGING_FLAGS, Fatal, Flag, require_node_identity
 from rook_py.framework.logging import get_logger
 
 JSON = dict[str, Any]
@@ -305,11 +305,7 @@ def run_discover_command(args: argparse.Namespace, values: dict[str, Any]) -> in
     """Handler of ``rook discover``: SIGHUP rescans, SIGTERM/SIGINT stop."""
     from rook_py.framework.client import Client, ConfigError, load_config
 
-    node, namespace = values.get("node_name"), values.get("namespace")
-    if not node:
-        raise Fatal("NODE_NAME is not set: pass --node-name or set it from spec.nodeName")
-    if not namespace:
-        raise Fatal("POD_NAMESPACE is not set: pass --namespace or set it from metadata.namespace")
+    node, namespace = require_node_identity(values)
     try:
         config = load_config(values.get("kubeconfig"))
     except ConfigError as err:

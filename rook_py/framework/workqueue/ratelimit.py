@@ -31,56 +31,61 @@ class RateLimiter(Protocol):
         ...
 
 
-class ItemExponentialFailureRateLimiter:
-    """``base * 2**failures`` per item, capped at ``max_delay``: 5 ms, 10 ms, 20 ms ... 1000 s."""
+class _PerItemFailures:
+    """The failure count per item that the per-item limiters share (thread-safe).
 
-    def __init__(self, base_delay: float = 0.005, max_delay: float = 1000.0) -> None:
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+    ``forget`` and ``num_requeues`` are the ``RateLimiter`` methods; subclasses implement ``when``
+    on top of ``_record_failure``.
+    """
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._failures: dict[Any, int] = {}
 
-    def when(self, item: Item) -> float:
+    def _record_failure(self, item: Item) -> int:
+        """Count one more failure of ``item``; returns the failures recorded *before* this one."""
         with self._lock:
-            exp = self._failures.get(item, 0)
-            self._failures[item] = exp + 1
+            previous = self._failures.get(item, 0)
+            self._failures[item] = previous + 1
+        return previous
+
+    def forget(self, item: Item) -> None:
+        with self._lock:
+            self._failures.pop(item, None)
+
+    def num_requeues(self, item: Item) -> int:
+        with self._lock:
+            return self._failures.get(item, 0)
+
+
+class ItemExponentialFailureRateLimiter(_PerItemFailures):
+    """``base * 2**failures`` per item, capped at ``max_delay``: 5 ms, 10 ms, 20 ms ... 1000 s."""
+
+    def __init__(self, base_delay: float = 0.005, max_delay: float = 1000.0) -> None:
+        super().__init__()
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+
+    def when(self, item: Item) -> float:
+        exp = self._record_failure(item)
         # Python ints do not overflow, but 2**exp gets huge; once past the cap stop computing it.
         if exp > 1023:
             return self.max_delay
         return min(self.base_delay * (2.0 ** exp), self.max_delay)
 
-    def forget(self, item: Item) -> None:
-        with self._lock:
-            self._failures.pop(item, None)
 
-    def num_requeues(self, item: Item) -> int:
-        with self._lock:
-            return self._failures.get(item, 0)
-
-
-class ItemFastSlowRateLimiter:
+class ItemFastSlowRateLimiter(_PerItemFailures):
     """``fast_delay`` for the first ``max_fast_attempts`` failures of an item, then ``slow_delay``."""
 
     def __init__(self, fast_delay: float, slow_delay: float, max_fast_attempts: int) -> None:
+        super().__init__()
         self.fast_delay = fast_delay
         self.slow_delay = slow_delay
         self.max_fast_attempts = max_fast_attempts
-        self._lock = threading.Lock()
-        self._failures: dict[Any, int] = {}
 
     def when(self, item: Item) -> float:
-        with self._lock:
-            n = self._failures.get(item, 0) + 1
-            self._failures[item] = n
-        return self.fast_delay if n <= self.max_fast_attempts else self.slow_delay
-
-    def forget(self, item: Item) -> None:
-        with self._lock:
-            self._failures.pop(item, None)
-
-    def num_requeues(self, item: Item) -> int:
-        with self._lock:
-            return self._failures.get(item, 0)
+        attempt = self._record_failure(item) + 1
+        return self.fast_delay if attempt <= self.max_fast_attempts else self.slow_delay
 
 
 class BucketRateLimiter:

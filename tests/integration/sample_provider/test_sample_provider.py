@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from rook_py.framework import Manager, OperatorSettings
 from rook_py.framework.client.errors import NotFound
 from tests.integration.sample_provider.provider import API_VERSION, KIND, GreetingProvider
+from tests.support.waiting import eventually
 
-T = TypeVar("T")
-
-
-def eventually(fn: Callable[[], T | None], timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = fn()
-        except (NotFound, KeyError, AssertionError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
+# Not rendered yet: no object, no key, or the rendered object fails a check.
+NOT_YET = (NotFound, KeyError, AssertionError)
 
 
 def test_greeting_provider_end_to_end(envtest: Any) -> None:
@@ -60,27 +46,28 @@ def test_greeting_provider_end_to_end(envtest: Any) -> None:
             cm = client.get("v1", "ConfigMap", "hello-greeting", "default")
             return cm if cm.get("data", {}).get("greeting") == text else None
 
-        cm = eventually(lambda: rendered("hi there"))
+        cm = eventually(lambda: rendered("hi there"), ignore=NOT_YET)
         owner = cm["metadata"]["ownerReferences"][0]
         assert owner["kind"] == KIND and owner["name"] == "hello" and owner["controller"] is True
 
         greeting = eventually(lambda: (lambda g: g if g.get("status", {}).get("observedGeneration") == 1
-                                       else None)(client.get(API_VERSION, KIND, "hello", "default")))
+                                       else None)(client.get(API_VERSION, KIND, "hello", "default")),
+                              ignore=NOT_YET)
         assert greeting["status"]["conditions"][0]["type"] == "Ready"
 
         # A spec change (generation bump) re-renders.
         client.patch(API_VERSION, KIND, "hello", {"spec": {"shout": True}}, namespace="default")
-        eventually(lambda: rendered("HI THERE"))
+        eventually(lambda: rendered("HI THERE"), ignore=NOT_YET)
 
         # The controller owns the ConfigMap: a manual edit is reverted, a deletion is undone.
         client.patch("v1", "ConfigMap", "hello-greeting", {"data": {"greeting": "tampered"}},
                      namespace="default")
-        eventually(lambda: rendered("HI THERE"))
+        eventually(lambda: rendered("HI THERE"), ignore=NOT_YET)
         client.delete("v1", "ConfigMap", "hello-greeting", "default")
-        eventually(lambda: rendered("HI THERE"))
+        eventually(lambda: rendered("HI THERE"), ignore=NOT_YET)
 
         events = eventually(lambda: [e for e in client.list("v1", "Event", "default")["items"]
-                                     if e["involvedObject"].get("name") == "hello"])
+                                     if e["involvedObject"].get("name") == "hello"], ignore=NOT_YET)
         assert events[0]["reason"] == "Rendered" and events[0]["source"]["component"] == "greeting-controller"
 
         assert mgr.health_address is not None

@@ -4,11 +4,10 @@ registration in the monitor's Consul with a live HTTP check, stale cfs reaping, 
 from __future__ import annotations
 
 import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -20,19 +19,9 @@ from rook_py.chubaofs.api.crd import chubao_monitor_crd
 from rook_py.framework.cmdline import Fatal
 from rook_py.framework.daemons.discover import desired_configmap, device
 from tests.support.consul_double import PASSING, ConsulDouble, running_consul
+from tests.support.waiting import eventually
 
-T = TypeVar("T")
 NS = "rook-chubaofs"
-
-
-def wait_for(what: str, fn: Callable[[], T], timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -91,18 +80,18 @@ def test_agent_end_to_end(envtest: Any, consul: ConsulDouble, tmp_path: Path) ->
     thread.start()
     try:
         sid = "rook-chubaofs-agent-node-1"
-        service = wait_for("registration", lambda: consul.services().get(sid))
+        service = eventually(lambda: consul.services().get(sid), what="registration")
         assert service["Tags"] == ["node=node-1", "cluster=prod"]
         assert service["Address"] == "127.0.0.1" and service["Port"] == port
         # The double runs the HTTP check against the agent's real /metrics.
-        wait_for("passing check", lambda: consul.checks().get(f"service:{sid}", {}).get("Status") == PASSING)
+        eventually(lambda: consul.checks().get(f"service:{sid}", {}).get("Status") == PASSING, what="passing check")
         body = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
         assert 'rook_chubaofs_node_disk_present{device="sdz",node="node-1"} 0.0' in body
         assert 'rook_chubaofs_node_disk_present{device="sda",node="node-1"} 1.0' in body
         assert 'rook_chubaofs_node_disk_size_bytes{device="sdz",node="node-1"} 7.0' in body
         assert 'device="sda1"' not in body  # partitions are not disks
         assert f'rook_chubaofs_node_path_capacity_bytes{{node="node-1",path="{tmp_path}"}}' in body
-        wait_for("stale cfs instance reaped", lambda: "cfs_dataNode_127.0.0.1_1" not in consul.services())
+        eventually(lambda: "cfs_dataNode_127.0.0.1_1" not in consul.services(), what="stale cfs instance reaped")
         assert "cfs_dataNode_10.0.0.9_1" in consul.services()
     finally:
         stop.set()
@@ -143,7 +132,7 @@ def test_rook_chubaofs_agent_process_deregisters_on_sigterm(envtest: Any, consul
     proc = subprocess.Popen([sys.executable, "-m", "rook_py.cli", "chubaofs", "agent"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        service = wait_for("registration", lambda: consul.services().get("rook-chubaofs-agent-node-3"), 20)
+        service = eventually(lambda: consul.services().get("rook-chubaofs-agent-node-3"), 20, what="registration")
         assert service["Tags"] == ["node=node-3", "cluster=prod"] and service["Port"] > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

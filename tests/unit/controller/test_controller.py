@@ -5,6 +5,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from rook_py.framework.controller import (
 from rook_py.framework.controller.controller import ControllerQueue
 from rook_py.framework.metrics import REGISTRY
 from rook_py.framework.workqueue import ItemExponentialFailureRateLimiter, RateLimitingQueue
+from tests.support import waiting
 from tests.unit.controller.fakes import FakeInformer
 
 _names = itertools.count()
@@ -32,12 +34,8 @@ def fast_queue(name: str) -> ControllerQueue:
     return RateLimitingQueue(ItemExponentialFailureRateLimiter(0.001, 0.02), name)
 
 
-def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.002)
+# The shared poll, bound to this suite's pace: the fakes react within microseconds.
+eventually = partial(waiting.eventually, timeout=5.0, interval=0.002)
 
 
 def sample(metric: str, controller: str, **labels: str) -> float:
