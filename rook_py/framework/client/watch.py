@@ -86,6 +86,12 @@ class WatchStream:
             if isinstance(exc, json.JSONDecodeError):
                 raise errors.TransportError(f"{self._description}: undecodable frame: {exc}") from exc
             raise errors.TransportError(f"{self._description}: stream broken: {exc}") from exc
+        except AttributeError:
+            # close() from another thread makes urllib3 drop its file object under a reader
+            # blocked in read(); that is our own shutdown, not a broken stream.
+            if self._closed.is_set():
+                return
+            raise
         finally:
             self.close()
 

@@ -108,3 +108,58 @@ def test_non_chunked_stream_is_read_incrementally(mocker: Any) -> None:
     resp.read1.side_effect = [b'{"type":"ADDED","object":{}}\n{"type":"DEL', b'ETED","object":{}}', b""]
     assert [e["type"] for e in WatchStream(resp)] == ["ADDED", "DELETED"]
     resp.close.assert_called_once()
+
+
+def test_close_from_another_thread_mid_read_ends_quietly() -> None:
+    """urllib3 drops its file object when closed under a blocked reader (AttributeError)."""
+    import threading
+
+    from rook_py.framework.client.watch import WatchStream
+
+    started = threading.Event()
+
+    class Response:
+        chunked = False
+
+        def supports_chunked_reads(self) -> bool:
+            return False
+
+        def read1(self, size: int) -> bytes:
+            started.set()
+            stream_closed.wait(5)
+            raise AttributeError("'NoneType' object has no attribute 'read'")
+
+        def close(self) -> None:
+            pass
+
+        def release_conn(self) -> None:
+            pass
+
+    stream_closed = threading.Event()
+    stream = WatchStream(Response())
+    threading.Thread(target=lambda: (started.wait(5), stream.close(), stream_closed.set())).start()
+    assert list(stream) == []
+
+
+def test_attribute_error_without_close_is_not_swallowed() -> None:
+    import pytest
+
+    from rook_py.framework.client.watch import WatchStream
+
+    class Response:
+        chunked = False
+
+        def supports_chunked_reads(self) -> bool:
+            return False
+
+        def read1(self, size: int) -> bytes:
+            raise AttributeError("a real bug")
+
+        def close(self) -> None:
+            pass
+
+        def release_conn(self) -> None:
+            pass
+
+    with pytest.raises(AttributeError, match="a real bug"):
+        list(WatchStream(Response()))
