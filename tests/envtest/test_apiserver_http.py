@@ -261,3 +261,21 @@ def test_kubeconfig_works_with_the_official_client(server: APIServer, tmp_path: 
     assert exc.value.status == 404
     assert server.stats.count(verb="create", resource="configmaps", code=201) == 1
     assert server.stats.count(user_agent="OpenAPI-Generator", verb="list", resource="configmaps") == 1
+
+
+def test_single_object_table_carries_the_object_resource_version(raw: Raw) -> None:
+    _, created = raw.post(CMS, configmap("one"))
+    raw.post(CMS, configmap("later"))  # the store moves on; the Table must not show its rv
+    code, table, _ = raw.request("GET", f"{CMS}/one", accept=TABLE)
+    assert code == 200 and table["kind"] == "Table"
+    assert table["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+def test_malformed_patches_are_400_and_inapplicable_ones_422(raw: Raw) -> None:
+    raw.post(CMS, configmap("p"))
+    code, err = raw.patch(f"{CMS}/p", {"op": "replace", "path": "/data/k", "value": "x"}, kind="json")
+    assert code == 400 and err["reason"] == "BadRequest" and "JSON Patch" in err["message"]
+    code, err = raw.patch(f"{CMS}/p", {"data": {"$patch": "bogus"}}, kind="strategic")
+    assert code == 400 and err["reason"] == "BadRequest"
+    code, err = raw.patch(f"{CMS}/p", [{"op": "remove", "path": "/data/missing"}], kind="json")
+    assert code == 422 and err["reason"] == "Invalid" and err["details"]["causes"][0]["field"] == "patch"

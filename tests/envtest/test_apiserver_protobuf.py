@@ -9,11 +9,14 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.protobuf import MAGIC, ProtobufError, decode_object
+from rook_py.framework.envtest.apiserver.protobuf import MAGIC, ProtobufError, UnsupportedKind, decode_object
 from rook_py.framework.envtest.apiserver.server import APIServer
+
+JSON = dict[str, Any]
 
 
 def _varint(n: int) -> bytes:
@@ -65,8 +68,13 @@ def test_decode_configmap_like_go_json() -> None:
 
 
 def test_decode_rejects_unknown_kinds_and_garbage() -> None:
-    with pytest.raises(ProtobufError):
+    with pytest.raises(UnsupportedKind):
         decode_object(_envelope("apps/v1", "Deployment", b""))
+    for garbage in (b"not protobuf", MAGIC + b"\x0a\xff", _envelope("v1", "ConfigMap", _ld(1, _ld(1, b"\xff\xfe"))),
+                    _envelope("v1", "ConfigMap", _vi(1, 5)), MAGIC + b"\x09\x01"):
+        with pytest.raises(ProtobufError) as exc:
+            decode_object(garbage)
+        assert not isinstance(exc.value, UnsupportedKind)
     with pytest.raises(ProtobufError):
         decode_object(b"not protobuf")
     with pytest.raises(ProtobufError):
@@ -121,3 +129,54 @@ def test_kubectl_generators(server: APIServer, tmp_path: Path) -> None:
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
     binding = server.local.get("rbac.authorization.k8s.io/v1", "rolebindings", "rb", "default")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
+
+
+def _post(server: APIServer, path: str, body: bytes, content_type: str, method: str = "POST") -> tuple[int, JSON]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.request(method, path, body=body, headers={"Authorization": f"Bearer {server.token}",
+                                                      "Content-Type": content_type})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_protobuf_of_an_unknown_kind_is_415_and_garbage_is_400(server: APIServer) -> None:
+    deployment = _envelope("apps/v1", "Deployment", _ld(1, _ld(1, b"web")))
+    code, status = _post(server, "/apis/apps/v1/namespaces/default/deployments", deployment,
+                         "application/vnd.kubernetes.protobuf")
+    assert code == 415 and status["reason"] == "UnsupportedMediaType" and "Deployment" in status["message"]
+    code, status = _post(server, "/api/v1/namespaces/default/configmaps", b"k8s\x00\x0a\xff",
+                         "application/vnd.kubernetes.protobuf")
+    assert code == 400 and status["reason"] == "BadRequest" and "yaml" not in status["message"].lower()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/cbor", "application/x-www-form-urlencoded",
+                                          "application/octet-stream"])
+def test_bodies_in_other_media_types_are_415(server: APIServer, content_type: str) -> None:
+    code, status = _post(server, "/api/v1/namespaces/default/configmaps", b"metadata: {name: x}", content_type)
+    assert code == 415 and status["reason"] == "UnsupportedMediaType"
+    assert "application/json" in status["message"]
+    assert server.local.list("v1", "configmaps", "default")["items"] == []
+
+
+def test_yaml_and_untyped_bodies_are_still_read(server: APIServer) -> None:
+    code, _ = _post(server, "/api/v1/namespaces/default/configmaps", b"metadata: {name: y}\ndata: {k: v}",
+                    "application/yaml")
+    assert code == 201
+    code, _ = _post(server, "/api/v1/namespaces/default/configmaps", b'{"metadata": {"name": "z"}}', "")
+    assert code == 201
+
+
+def test_protobuf_delete_options(server: APIServer) -> None:
+    server.local.create("v1", "configmaps", {"metadata": {"name": "gone", "namespace": "default"}})
+    uid = server.local.get("v1", "configmaps", "gone", "default")["metadata"]["uid"]
+    stale = _envelope("meta.k8s.io/v1", "DeleteOptions", _ld(2, _ld(1, b"not-" + uid.encode())))
+    code, status = _post(server, "/api/v1/namespaces/default/configmaps/gone", stale,
+                         "application/vnd.kubernetes.protobuf", method="DELETE")
+    assert code == 409 and "UID in the precondition" in status["message"]
+    ok = _envelope("meta.k8s.io/v1", "DeleteOptions", _ld(2, _ld(1, uid.encode())) + _vi(1, 0))
+    code, status = _post(server, "/api/v1/namespaces/default/configmaps/gone", ok,
+                         "application/vnd.kubernetes.protobuf", method="DELETE")
+    assert code == 200 and status["status"] == "Success"

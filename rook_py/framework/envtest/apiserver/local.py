@@ -34,6 +34,7 @@ from ...labels import (
     parse_selector,
     selector_from_label_selector,
 )
+from . import managedfields
 from .registry import Registry, ServedResource
 from .registry.base import (
     NO_GENERATION,
@@ -57,6 +58,11 @@ FOREGROUND_FINALIZER = "foregroundDeletion"
 #: namespaces that exist from the start and cannot be deleted (NamespaceLifecycle admission)
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"   # as k8s.io/apimachinery/pkg/util/rand
+#: the field manager of writes that name none (in-process callers: the simulated cluster)
+DEFAULT_MANAGER = "envtest"
+#: metadata the server owns: an update keeps the stored values whatever the request says
+#: (rest.BeforeUpdate), on the main endpoint and on every subresource alike
+_SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 
 
 def rfc3339_now() -> str:
@@ -128,12 +134,18 @@ class WatchStart:
 
 
 class Engine:
-    """The verbs. Thread-safe; every public method is one store transaction."""
+    """The verbs. Thread-safe; every public method is one store transaction.
 
-    def __init__(self, store: Store, registry: Registry, now: Callable[[], str] = rfc3339_now) -> None:
+    ``managed_fields`` turns on metadata.managedFields bookkeeping (see managedfields.py); the
+    writing verbs take the ``manager`` to record.
+    """
+
+    def __init__(self, store: Store, registry: Registry, now: Callable[[], str] = rfc3339_now, *,
+                 managed_fields: bool = True) -> None:
         self.store = store
         self.registry = registry
         self.now = now
+        self.managed_fields = managed_fields
         self._terminating_crds: set[StorageKey] = set()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -314,7 +326,8 @@ class Engine:
 
     # -- create -------------------------------------------------------------------------------
 
-    def create(self, sr: ServedResource, namespace: str | None, obj: JSON, *, dry_run: bool = False) -> JSON:
+    def create(self, sr: ServedResource, namespace: str | None, obj: JSON, *, dry_run: bool = False,
+               manager: str = DEFAULT_MANAGER) -> JSON:
         """POST: ``obj`` is owned by the engine from here on (callers pass a copy or parsed JSON)."""
         obj = self._check_body_type(sr, obj)
         meta = obj["metadata"]
@@ -327,19 +340,18 @@ class Engine:
             meta.pop("namespace", None)
         if meta.get("resourceVersion"):
             raise errors.BadRequest("resourceVersion should not be set on objects to be created")
-        for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                    "generation", "selfLink", "managedFields"):
+        for key in (*_SYSTEM_META, "selfLink"):
             meta.pop(key, None)
         if sr.strategy.generation != NO_GENERATION:
             meta["generation"] = 1
         sr.strategy.prepare_for_create(obj)
         try:
-            return self._create_locked(sr, obj, dry_run=dry_run)
+            return self._create_locked(sr, obj, dry_run=dry_run, manager=manager)
         except BaseException:
             sr.strategy.create_failed(obj)
             raise
 
-    def _create_locked(self, sr: ServedResource, obj: JSON, *, dry_run: bool) -> JSON:
+    def _create_locked(self, sr: ServedResource, obj: JSON, *, dry_run: bool, manager: str) -> JSON:
         meta = obj["metadata"]
         with self.store.lock:
             if sr.storage in self._terminating_crds:
@@ -354,6 +366,7 @@ class Engine:
                 raise errors.already_exists(sr.resource, sr.group, meta["name"])
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = self.now()
+            self._record_managed_fields(sr, obj, None, manager, None)
             obj = self._to_storage(sr, obj)
             if dry_run:
                 sr.strategy.create_failed(obj)  # nothing was persisted: release allocations
@@ -375,7 +388,8 @@ class Engine:
     # -- update -------------------------------------------------------------------------------
 
     def update(self, sr: ServedResource, namespace: str | None, name: str, obj: JSON, *,
-               subresource: str | None = None, dry_run: bool = False) -> tuple[JSON, bool]:
+               subresource: str | None = None, dry_run: bool = False,
+               manager: str = DEFAULT_MANAGER) -> tuple[JSON, bool]:
         """PUT. Returns (object, created). ``obj`` is owned by the engine."""
         obj = self._check_body_type(sr, obj) if subresource != "scale" else obj
         with self.store.lock:
@@ -385,14 +399,48 @@ class Engine:
                 if sr.strategy.allow_create_on_update and subresource is None:
                     obj["metadata"].pop("resourceVersion", None)
                     obj["metadata"]["name"] = name
-                    return self.create(sr, namespace, obj, dry_run=dry_run), True
+                    return self.create(sr, namespace, obj, dry_run=dry_run, manager=manager), True
                 raise errors.not_found(sr.resource, sr.group, name)
             if subresource == "scale":
-                return self._update_scale(sr, old, obj, dry_run=dry_run), False
-            return self._update_locked(sr, old, obj, subresource=subresource, dry_run=dry_run), False
+                return self._update_scale(sr, old, obj, dry_run=dry_run, manager=manager), False
+            return self._update_locked(sr, old, obj, subresource=subresource, dry_run=dry_run,
+                                       manager=manager), False
+
+    def _restore_system_meta(self, sr: ServedResource, meta: JSON, old_meta: JSON) -> None:
+        for key in _SYSTEM_META:
+            if key in old_meta:
+                meta[key] = old_meta[key]
+            else:
+                meta.pop(key, None)
+        meta["name"] = old_meta["name"]
+        if sr.namespaced:
+            meta["namespace"] = old_meta.get("namespace")
+        meta.pop("selfLink", None)
+
+    @staticmethod
+    def _finalizer_causes(meta: JSON, old_meta: JSON) -> builtins.list[Cause]:
+        """ValidateObjectMetaUpdate: a terminating object accepts no new finalizers."""
+        if not old_meta.get("deletionTimestamp"):
+            return []
+        added = [f for f in meta.get("finalizers") or [] if f not in (old_meta.get("finalizers") or [])]
+        if not added:
+            return []
+        return [forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
+                          f"found new finalizers {json.dumps(added)}")]
+
+    def _record_managed_fields(self, sr: ServedResource, obj: JSON, old: JSON | None, manager: str,
+                               subresource: str | None) -> None:
+        if self.managed_fields:
+            managedfields.record_write(obj, old, manager=manager, api_version=sr.api_version,
+                                       subresource=subresource, now=self.now)
+        else:
+            obj["metadata"].pop("managedFields", None)
 
     def _update_locked(self, sr: ServedResource, old: JSON, new: JSON, *, subresource: str | None,
-                       dry_run: bool = False) -> JSON:
+                       dry_run: bool = False, manager: str = DEFAULT_MANAGER,
+                       fields_subresource: str | None = None) -> JSON:
+        """The update rules shared by PUT, PATCH and the subresources. ``fields_subresource``
+        names the subresource managedFields records when it is not ``subresource`` (scale)."""
         old_meta = old["metadata"]
         meta = new["metadata"]
         name = old_meta["name"]
@@ -419,8 +467,9 @@ class Engine:
             if not sr.has_subresource("status"):
                 raise errors.NotFound("the server could not find the requested resource")
             result = strategy.prepare_for_status_update(new, old_view)
-            result["metadata"] = copy.deepcopy(old_meta)
-            self._raise_invalid(sr, name, strategy.validate_status_update(result, old_view))
+            self._restore_system_meta(sr, result["metadata"], old_meta)
+            causes = self._validate_meta(sr, result) + self._finalizer_causes(result["metadata"], old_meta)
+            self._raise_invalid(sr, name, causes + strategy.validate_status_update(result, old_view))
         elif subresource == "finalize":
             if not isinstance(strategy, NamespaceStrategy):
                 raise errors.NotFound("the server could not find the requested resource")
@@ -430,27 +479,12 @@ class Engine:
         else:
             result = new
             strategy.prepare_for_update(result, old_view)
-            for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                        "generation"):
-                if key in old_meta:
-                    meta[key] = old_meta[key]
-                else:
-                    meta.pop(key, None)
-            meta["name"] = name
-            if sr.namespaced:
-                meta["namespace"] = old_meta.get("namespace")
-            meta.pop("selfLink", None)
-            meta.pop("managedFields", None)
+            self._restore_system_meta(sr, meta, old_meta)
             causes = self._validate_meta(sr, result) + strategy.validate_update(result, old_view)
-            if old_meta.get("deletionTimestamp"):
-                added = [f for f in meta.get("finalizers") or [] if f not in (old_meta.get("finalizers") or [])]
-                if added:
-                    causes.append(forbidden("metadata.finalizers",
-                                            "no new finalizers can be added if the object is being deleted, "
-                                            f"found new finalizers {json.dumps(added)}"))
-            self._raise_invalid(sr, name, causes)
+            self._raise_invalid(sr, name, causes + self._finalizer_causes(meta, old_meta))
             if strategy.spec_changed(result, old_view):
                 meta["generation"] = int(old_meta.get("generation") or 0) + 1
+        self._record_managed_fields(sr, result, old_view, manager, fields_subresource or subresource)
         result["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         result = self._to_storage(sr, result)
         if result == old:
@@ -510,7 +544,8 @@ class Engine:
     def get_scale(self, sr: ServedResource, namespace: str | None, name: str) -> JSON:
         return self.scale_of(sr, self.get(sr, namespace, name))
 
-    def _update_scale(self, sr: ServedResource, old: JSON, scale: JSON, *, dry_run: bool = False) -> JSON:
+    def _update_scale(self, sr: ServedResource, old: JSON, scale: JSON, *, dry_run: bool = False,
+                      manager: str = DEFAULT_MANAGER) -> JSON:
         spec = sr.strategy.scale
         if spec is None:
             raise errors.NotFound("the server could not find the requested resource")
@@ -525,13 +560,14 @@ class Engine:
             raise errors.conflict(sr.resource, sr.group, old["metadata"]["name"], errors.STALE_OBJECT)
         new = copy.deepcopy(self.out(sr, old))
         set_path(new, spec.spec_replicas, replicas)
-        result = self._update_locked(sr, old, new, subresource=None, dry_run=dry_run)
+        result = self._update_locked(sr, old, new, subresource=None, dry_run=dry_run, manager=manager,
+                                     fields_subresource="scale")
         return self.scale_of(sr, result)
 
     # -- patch --------------------------------------------------------------------------------
 
     def patch(self, sr: ServedResource, namespace: str | None, name: str, patch_type: str, patch: Any, *,
-              subresource: str | None = None, dry_run: bool = False) -> JSON:
+              subresource: str | None = None, dry_run: bool = False, manager: str = DEFAULT_MANAGER) -> JSON:
         """PATCH with ``json``, ``merge`` or ``strategic``; the result goes through update rules."""
         from . import patch as patches
 
@@ -554,17 +590,21 @@ class Engine:
                 else:
                     raise errors.UnsupportedMediaType(f"unsupported patch type {patch_type!r}")
             except patches.PatchError as exc:
-                raise errors.invalid(sr.kind, sr.group, name, [invalid_value("patch", "", str(exc))]) from None
+                # the code says whether the patch itself is malformed (400, as the handlers'
+                # NewBadRequest) or well-formed but not applicable to this object (422)
+                if exc.code == 400:
+                    raise errors.BadRequest(exc.message) from None
+                raise errors.invalid(sr.kind, sr.group, name, [invalid_value("patch", "", exc.message)]) from None
             if not isinstance(patched, dict):
                 raise errors.BadRequest("the patched object is not a JSON object")
             if subresource == "scale":
-                return self._update_scale(sr, old, patched, dry_run=dry_run)
+                return self._update_scale(sr, old, patched, dry_run=dry_run, manager=manager)
             patched = self._check_body_type(sr, patched)
             # without a resourceVersion in the patch, the patch applies to the current object
             patched["metadata"].setdefault("resourceVersion", old["metadata"]["resourceVersion"])
             if not patched["metadata"]["resourceVersion"]:
                 patched["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-            return self._update_locked(sr, old, patched, subresource=subresource, dry_run=dry_run)
+            return self._update_locked(sr, old, patched, subresource=subresource, dry_run=dry_run, manager=manager)
 
     # -- delete -------------------------------------------------------------------------------
 
@@ -681,6 +721,9 @@ class Engine:
                 raise errors.BadRequest(f'invalid resource version "{resource_version}"') from None
             events = self.store.events_since(since, sr.storage)
             if events is None:
+                # closed at once: the stream is only an ERROR frame, and the watch must not count
+                # as open while that frame is on its way (close-watches reports open watches)
+                watcher.close()
                 return WatchStart(watcher, [], errors.expired(str(since), self.store.compacted_rv + 1))
             return WatchStart(watcher, events)
 
@@ -744,10 +787,12 @@ class LocalAPI:
 
     ``subscribe`` delivers committed events on ONE dispatcher thread, in commit order, never under
     the store lock; callbacks may call LocalAPI verbs (their own events arrive later, in order).
+    Writes are recorded in managedFields under ``field_manager`` unless a call names another.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, field_manager: str = DEFAULT_MANAGER) -> None:
         self._engine = engine
+        self.field_manager = field_manager
         self._subscribers: list[Callable[[str, str, str, JSON], None]] = []
         self._sub_lock = threading.Lock()
         self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
@@ -780,23 +825,26 @@ class LocalAPI:
         flt = make_filter(sr, namespace if sr.namespaced else None, label_selector, field_selector)
         return self._copy(self._engine.list(sr, flt))
 
-    def create(self, api_version: str, resource: str, obj: JSON, namespace: str | None = None) -> JSON:
+    def create(self, api_version: str, resource: str, obj: JSON, namespace: str | None = None, *,
+               field_manager: str | None = None) -> JSON:
         sr = self._sr(api_version, resource)
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
-        return self._copy(self._engine.create(sr, ns, self._copy(obj)))
+        return self._copy(self._engine.create(sr, ns, self._copy(obj), manager=field_manager or self.field_manager))
 
-    def update(self, api_version: str, resource: str, obj: JSON, subresource: str | None = None) -> JSON:
+    def update(self, api_version: str, resource: str, obj: JSON, subresource: str | None = None, *,
+               field_manager: str | None = None) -> JSON:
         sr = self._sr(api_version, resource)
         meta = obj.get("metadata") or {}
         result, _ = self._engine.update(sr, meta.get("namespace"), str(meta.get("name", "")), self._copy(obj),
-                                        subresource=subresource)
+                                        subresource=subresource, manager=field_manager or self.field_manager)
         return self._copy(result)
 
     def patch(self, api_version: str, resource: str, name: str, patch: Any, patch_type: str = "merge",
-              namespace: str | None = None, subresource: str | None = None) -> JSON:
+              namespace: str | None = None, subresource: str | None = None, *,
+              field_manager: str | None = None) -> JSON:
         sr = self._sr(api_version, resource)
         return self._copy(self._engine.patch(sr, namespace, name, patch_type, self._copy_any(patch),
-                                             subresource=subresource))
+                                             subresource=subresource, manager=field_manager or self.field_manager))
 
     @staticmethod
     def _copy_any(value: Any) -> Any:

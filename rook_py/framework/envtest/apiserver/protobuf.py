@@ -23,7 +23,7 @@ MAGIC = b"k8s\x00"
 
 # A field is (json name, type). Types: "string", "int", "bool", "bytes" (JSON base64), "time",
 # "map" (map<string,string>), "bmap" (map<string,bytes>), "[]string", or a message name ("Name"
-# or "[]Name" for repeated). Fields that Go marshals as pointers keep zero values ("bool?").
+# or "[]Name" for repeated). Fields that Go marshals as pointers keep zero values ("bool?", "int?").
 Field = tuple[str, str]
 
 SCHEMAS: dict[str, dict[int, Field]] = {
@@ -64,15 +64,24 @@ SCHEMAS: dict[str, dict[int, Field]] = {
     "Subject": {1: ("kind", "string"), 2: ("apiGroup", "string"), 3: ("name", "string"), 4: ("namespace", "string")},
     "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
     "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
+    # typed clients send DELETE bodies in protobuf too (meta/v1 generated.proto)
+    "DeleteOptions": {1: ("gracePeriodSeconds", "int?"), 2: ("preconditions", "Preconditions"),
+                      3: ("orphanDependents", "bool?"), 4: ("propagationPolicy", "string"), 5: ("dryRun", "[]string")},
+    "Preconditions": {1: ("uid", "string"), 2: ("resourceVersion", "string")},
 }
 
 #: kinds whose top-level object can be decoded
 KINDS = frozenset({"ConfigMap", "Secret", "Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding",
-                   "ClusterRoleBinding"})
+                   "ClusterRoleBinding", "DeleteOptions"})
 
 
 class ProtobufError(ValueError):
-    """The body is not a decodable Kubernetes protobuf object."""
+    """The body is not a decodable Kubernetes protobuf object (malformed: 400 BadRequest)."""
+
+
+class UnsupportedKind(ProtobufError):
+    """A well-formed envelope around a kind this emulator has no schema for: the server answers
+    415, as kube-apiserver does for a body it has no decoder for, so the client sends JSON."""
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -97,6 +106,7 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
     """(field number, wire type, value) in wire order; values are ints or bytes."""
     out = []
     pos = 0
+    value: int | bytes
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
@@ -107,10 +117,11 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
             if length < 0 or pos + length > len(data):
                 raise ProtobufError("truncated length-delimited field")
             value, pos = data[pos:pos + length], pos + length
-        elif wire == 1:
-            value, pos = int.from_bytes(data[pos:pos + 8], "little"), pos + 8
-        elif wire == 5:
-            value, pos = int.from_bytes(data[pos:pos + 4], "little"), pos + 4
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            if pos + size > len(data):
+                raise ProtobufError("truncated fixed-size field")
+            value, pos = int.from_bytes(data[pos:pos + size], "little"), pos + size
         else:
             raise ProtobufError(f"unsupported wire type {wire}")
         out.append((number, wire, value))
@@ -120,7 +131,10 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
 def _text(value: Any) -> str:
     if not isinstance(value, bytes):
         raise ProtobufError("expected a length-delimited string")
-    return value.decode("utf-8")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtobufError("a string field is not valid UTF-8") from None
 
 
 def _map_entry(value: Any, binary: bool) -> tuple[str, str]:
@@ -137,6 +151,9 @@ def _time(value: Any) -> str | None:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_SCALAR_KINDS = frozenset({"int", "int?", "bool?"})
+
+
 def decode_message(name: str, data: bytes) -> JSON:
     """Decode one message to its JSON form, omitting zero values as Go's omitempty does."""
     schema = SCHEMAS[name]
@@ -145,12 +162,16 @@ def decode_message(name: str, data: bytes) -> JSON:
         if number not in schema:
             continue  # a newer field this emulator does not know: dropped, as an older server would
         key, kind = schema[number]
+        if isinstance(value, bytes) == (kind in _SCALAR_KINDS):
+            raise ProtobufError(f"field {number} of {name} has the wrong wire type")
         if kind == "string":
             if text := _text(value):
                 out[key] = text
         elif kind == "int":
             if value:
                 out[key] = value
+        elif kind == "int?":
+            out[key] = value
         elif kind == "bool?":
             out[key] = bool(value)
         elif kind == "raw":
@@ -171,13 +192,14 @@ def decode_message(name: str, data: bytes) -> JSON:
 
 
 def decode_object(body: bytes) -> JSON:
-    """Decode an enveloped object; raises ProtobufError when it is malformed or of an unknown kind."""
+    """Decode an enveloped object; raises UnsupportedKind for a kind without a schema here and
+    ProtobufError when the body is malformed."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf magic prefix")
     unknown = decode_message("Unknown", body[len(MAGIC):])
     type_meta = unknown.get("typeMeta") or {}
     kind = type_meta.get("kind", "")
     if kind not in KINDS:
-        raise ProtobufError(f"protobuf bodies of kind {kind!r} are not supported by the emulator; send JSON")
+        raise UnsupportedKind(f"protobuf bodies of kind {kind!r} are not supported by the emulator; send JSON")
     obj = decode_message(kind, unknown.get("raw", b""))
     return {"apiVersion": type_meta.get("apiVersion", ""), "kind": kind, **obj}

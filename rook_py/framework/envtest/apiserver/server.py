@@ -5,7 +5,9 @@ official Python client: URL -> RequestInfo (``staging/src/k8s.io/apiserver/pkg/e
 requestinfo.go``), bearer-token authentication, then the REST handlers
 (``.../endpoints/handlers``). Every answer is JSON; a Table is produced when the client asks for
 ``as=Table`` in Accept (kubectl get), and plain JSON is the fallback for everything else it may ask
-for (aggregated discovery, protobuf), as client-go tolerates.
+for (aggregated discovery, protobuf), as client-go tolerates. Request bodies are read by their
+Content-Type: JSON, YAML and the patch types; protobuf for the kinds ``protobuf.py`` decodes;
+anything else is 415. Writes record managedFields under ``?fieldManager=`` or the User-Agent.
 
 One port serves both HTTP and HTTPS (the first byte of a connection decides): the kubeconfig names
 the HTTPS address because client-go only sends bearer tokens over TLS; raw clients may use HTTP.
@@ -51,8 +53,10 @@ from ...logging import get_logger
 from . import discovery
 from .faults import Faults
 from .local import Engine, Filter, LocalAPI, make_filter, rfc3339_now
-from .protobuf import ProtobufError, decode_object
+from .managedfields import manager_from_user_agent, validate_manager
+from .protobuf import ProtobufError, UnsupportedKind, decode_object
 from .registry import Registry, ServedResource
+from .registry.base import invalid_value
 from .stats import RequestStats
 from .storage import Event, Store, dumps
 from .tls import serving_cert
@@ -65,6 +69,11 @@ _log = get_logger(__name__)
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
                "application/strategic-merge-patch+json": "strategic"}
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+#: request bodies the JSON/YAML decoder reads ("" = no Content-Type: JSON, the first serializer)
+TEXT_BODY_TYPES = frozenset({"", "application/json", "application/yaml", *PATCH_TYPES})
+_UNSUPPORTED_BODY = ("the body of the request was in an unknown format - accepted media types include: "
+                     "application/json, application/yaml, " + PROTOBUF)
 # upstream's request body limit (apiserver's MaxRequestBodyBytes, 3 MiB)
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
 # how often an idle watch checks that its client is still connected (upstream: request context)
@@ -353,6 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
         engine = owner.engine
         sr, ns, name, sub = info.sr, info.namespace, info.name, info.subresource or None
         dry_run = bool(query.get("dryRun"))
+        manager = self._field_manager(info.verb, query) if info.verb in ("create", "update", "patch") else ""
         if info.verb == "get":
             assert name is not None
             obj = engine.get_scale(sr, ns, name) if sub == "scale" else engine.get(sr, ns, name)
@@ -369,11 +379,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif info.verb == "watch":
             self._watch(sr, ns, name, query, accept)
         elif info.verb == "create":
-            obj = engine.create(sr, ns, self._json_body(body), dry_run=dry_run)
+            obj = engine.create(sr, ns, self._json_body(body), dry_run=dry_run, manager=manager)
             self._send_obj(201, obj)
         elif info.verb == "update":
             assert name is not None
-            obj, created = engine.update(sr, ns, name, self._json_body(body), subresource=sub, dry_run=dry_run)
+            obj, created = engine.update(sr, ns, name, self._json_body(body), subresource=sub, dry_run=dry_run,
+                                         manager=manager)
             self._send_obj(201 if created else 200, obj)
         elif info.verb == "patch":
             assert name is not None
@@ -384,7 +395,8 @@ class _Handler(BaseHTTPRequestHandler):
                     f"the body of the request was in an unknown format - accepted media types include: "
                     f"{', '.join(PATCH_TYPES)}")
             patch = self._json_body(body, allow_list=True)
-            self._send_obj(200, engine.patch(sr, ns, name, patch_type, patch, subresource=sub, dry_run=dry_run))
+            self._send_obj(200, engine.patch(sr, ns, name, patch_type, patch, subresource=sub, dry_run=dry_run,
+                                             manager=manager))
         elif info.verb == "delete":
             assert name is not None
             opts = self._delete_options(body, query)
@@ -399,17 +411,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_obj(200, engine.delete_collection(sr, flt, propagation_policy=opts.get("propagationPolicy"),
                                                          dry_run=dry_run))
 
+    def _field_manager(self, verb: str, query: dict[str, list[str]]) -> str:
+        """The managedFields manager: ``?fieldManager=`` or the User-Agent's first token
+        (managerOrUserAgent in apiserver/pkg/endpoints/handlers/rest.go). A bad parameter is
+        422 on the verb's options kind, as ValidateCreateOptions & co. answer."""
+        manager = _first(query, "fieldManager")
+        if manager is None:
+            return manager_from_user_agent(self.headers.get("User-Agent") or "")
+        why = validate_manager(manager)
+        if why is not None:
+            options = {"create": "CreateOptions", "update": "UpdateOptions"}.get(verb, "PatchOptions")
+            raise errors.invalid(options, "meta.k8s.io", "", [invalid_value("fieldManager", manager, why)])
+        return manager
+
     def _json_body(self, body: bytes, allow_list: bool = False) -> Any:
-        content_type = (self.headers.get("Content-Type") or "").lower()
-        if "protobuf" in content_type and not allow_list:
+        """Decode a request body by its Content-Type, as the handlers' input negotiation does:
+        JSON and YAML (and patch documents) are read; protobuf only for the kinds protobuf.py
+        knows; anything else is 415 UnsupportedMediaType, never a guess through the YAML parser
+        (apiserver/pkg/endpoints/handlers/negotiation/negotiate.go NegotiateInputSerializer)."""
+        media = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if media == PROTOBUF and not allow_list:
             try:  # kubectl's generators (create configmap/secret/namespace...) send protobuf
                 return decode_object(body)
-            except ProtobufError as exc:
+            except UnsupportedKind as exc:
                 raise errors.UnsupportedMediaType(
                     f"{exc} - accepted media types include: application/json, application/yaml") from None
-        if "protobuf" in content_type or "cbor" in content_type:
-            raise errors.UnsupportedMediaType('the body of the request was in an unknown format - accepted '
-                                              'media types include: application/json, application/yaml')
+            except ProtobufError as exc:
+                raise errors.BadRequest(f"the object provided is unrecognized: {exc}") from None
+        if media not in TEXT_BODY_TYPES:
+            raise errors.UnsupportedMediaType(_UNSUPPORTED_BODY)
         try:
             value = json.loads(body) if body.strip() else None
         except ValueError:
@@ -442,7 +472,11 @@ class _Handler(BaseHTTPRequestHandler):
                                       "metadata": obj["metadata"],
                                       "items": [_partial(o, accept.metadata_version) for o in objs]})
         elif accept.table_version is not None:
-            self._send_obj(code, self._table(sr, objs, {} if single else dict(obj["metadata"]), accept, query))
+            # a single object's Table carries that object's resourceVersion: ConvertToTable
+            # (apiserver/pkg/registry/rest/table.go) reads it through the object's accessor
+            list_meta = ({"resourceVersion": obj["metadata"].get("resourceVersion", "")} if single
+                         else dict(obj["metadata"]))
+            self._send_obj(code, self._table(sr, objs, list_meta, accept, query))
         else:
             self._send_obj(code, obj)
 
@@ -662,19 +696,20 @@ class APIServer:
 
     ``tls`` (default True) adds HTTPS on the same port with a self-signed certificate, which the
     kubeconfig from ``write_kubeconfig`` names and trusts; ``fault_seed`` makes random error
-    rates reproducible.
+    rates reproducible; ``managed_fields`` (default True) records metadata.managedFields on
+    every write, as kube-apiserver does (False: objects never carry any).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
                  history_size: int = 10_000, bookmark_interval: float = 60.0, *,
-                 fault_seed: int | None = None, tls: bool = True) -> None:
+                 fault_seed: int | None = None, tls: bool = True, managed_fields: bool = True) -> None:
         self.host = host
         self.port = port
         self.token = token or secrets.token_hex(16)
         self.bookmark_interval = bookmark_interval
         self.store = Store(history_size=history_size)
         self.registry = Registry(now=rfc3339_now)
-        self.engine = Engine(self.store, self.registry)
+        self.engine = Engine(self.store, self.registry, managed_fields=managed_fields)
         self.local = LocalAPI(self.engine)
         self.faults = Faults(self.store, seed=fault_seed)
         self.stats = RequestStats()

@@ -69,6 +69,10 @@ class WorkloadStrategy(Strategy):
 
 class DeploymentStrategy(WorkloadStrategy):
     scale = ScaleSpec()
+    # deploymentStatusStrategy.PrepareForUpdate (pkg/registry/apps/deployment/strategy.go) resets
+    # spec and labels only: the deployment controller writes its revision annotation through
+    # /status, which is why a fresh Deployment shows that annotation at generation 1.
+    status_reset_metadata = ("labels",)
 
     def default(self, obj: JSON) -> None:
         super().default(obj)

@@ -199,6 +199,13 @@ class Strategy:
     #: field selector names beyond metadata.name/namespace, mapped to dotted paths in the object.
     selectable_fields: Mapping[str, str] = {}
     scale: ScaleSpec | None = None
+    #: metadata keys a /status write cannot change (they keep the stored value). Upstream, most
+    #: status strategies only reset ``spec`` (pkg/registry/core/service/strategy.go and friends),
+    #: so label, annotation, finalizer and ownerReference changes sent to /status persist; a few
+    #: reset more (deployments: labels; pods: ownerReferences; CRDs: labels, annotations,
+    #: ownerReferences). None resets all of metadata, as custom resources do
+    #: (apiextensions-apiserver/pkg/registry/customresource/status_strategy.go).
+    status_reset_metadata: tuple[str, ...] | None = ()
 
     def prepare_for_create(self, obj: JSON) -> None:
         """Reset what a client may not set on create, and apply defaults."""
@@ -228,14 +235,34 @@ class Strategy:
         return self.validate(new)
 
     def prepare_for_status_update(self, new: JSON, old: JSON) -> JSON:
-        """/status: keep everything from ``old`` except ``status`` (ResetObjectMetaForStatus).
+        """/status: everything outside metadata and ``status`` comes from ``old``; metadata comes
+        from ``new`` except the keys in ``status_reset_metadata`` (all of it when that is None).
 
-        Returns the object to store; metadata.resourceVersion is taken from ``new`` by the caller.
+        Returns the object to store. The generic store then restores the system fields (uid,
+        generation, timestamps...) and the resourceVersion, as ``rest.BeforeUpdate`` does for
+        every subresource.
         """
-        result = copy.deepcopy(without(old, "status"))
+        result: JSON = {}
+        for key, value in old.items():
+            if key == "metadata":
+                result[key] = self._status_metadata(new.get("metadata") or {}, value)
+            elif key != "status":
+                result[key] = copy.deepcopy(value)
         if "status" in new:
             result["status"] = new["status"]
         return result
+
+    def _status_metadata(self, new_meta: JSON, old_meta: JSON) -> JSON:
+        reset = self.status_reset_metadata
+        if reset is None:
+            return copy.deepcopy(old_meta)
+        meta = dict(new_meta)
+        for key in reset:
+            if key in old_meta:
+                meta[key] = copy.deepcopy(old_meta[key])
+            else:
+                meta.pop(key, None)
+        return meta
 
     def validate_status_update(self, new: JSON, old: JSON) -> list[Cause]:
         return []

@@ -131,6 +131,12 @@ class NamespaceStrategy(Strategy):
         new["spec"] = copy.deepcopy(old.get("spec", {}))
         super().prepare_for_update(new, old)
 
+    def prepare_for_status_update(self, new: JSON, old: JSON) -> JSON:
+        result = super().prepare_for_status_update(new, old)
+        # the status strategy embeds the main one, so its Canonicalize (the name label) runs too
+        self.default(result)
+        return result
+
     def prepare_for_finalize(self, new: JSON, old: JSON) -> JSON:
         result = copy.deepcopy(old)
         result["spec"] = dict(old.get("spec", {}))
@@ -147,6 +153,10 @@ class NodeStrategy(Strategy):
 class PodStrategy(Strategy):
     has_status = True
     return_deleted_object = True
+    # podStatusStrategy.PrepareForUpdate (pkg/registry/core/pod/strategy.go): labels and
+    # annotations written through /status persist, ownerReferences do not (old kubelets
+    # corrupted them and broke garbage collection).
+    status_reset_metadata = ("ownerReferences",)
     selectable_fields = {
         "spec.nodeName": "spec.nodeName", "spec.restartPolicy": "spec.restartPolicy",
         "spec.schedulerName": "spec.schedulerName", "spec.serviceAccountName": "spec.serviceAccountName",

@@ -43,6 +43,9 @@ class CRDStrategy(Strategy):
     has_status = True
     generation = SPEC_GENERATION
     return_deleted_object = True
+    # apiextensions-apiserver/pkg/registry/customresourcedefinition/strategy.go statusStrategy:
+    # labels, annotations and ownerReferences are reset; finalizers written to /status persist.
+    status_reset_metadata = ("labels", "annotations", "ownerReferences")
 
     def __init__(self, now: Callable[[], str]) -> None:
         self._now = now  # the server clock (RFC 3339), injected so tests can pin it
@@ -77,13 +80,8 @@ class CRDStrategy(Strategy):
     def validate(self, obj: JSON) -> list[Cause]:
         from ..crd import validate_crd_definition
 
-        causes: list[Cause] = list(validate_crd_definition(obj))
-        spec = obj.get("spec") or {}
-        expected = f"{(spec.get('names') or {}).get('plural', '')}.{spec.get('group', '')}"
-        name = obj.get("metadata", {}).get("name")
-        if name != expected:
-            causes.append(invalid_value("metadata.name", name, "must be spec.names.plural+\".\"+spec.group"))
-        return causes
+        # validate_crd_definition covers metadata.name == plural.group as well
+        return list(validate_crd_definition(obj))
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
         causes = self.validate(new)
@@ -111,6 +109,7 @@ class CustomResourceStrategy(Strategy):
 
     allow_unconditional_update = False
     return_deleted_object = True
+    status_reset_metadata = None   # /status changes nothing in metadata (status_strategy.go)
 
     def __init__(self, crd: JSON, version: JSON) -> None:
         spec = crd.get("spec", {})
