@@ -1,0 +1,96 @@
+"""pytest plugin: the ``envtest`` fixture, the ``--envtest-backend`` option, the ``emulator_only`` marker.
+
+Registered through the ``pytest11`` entry point, so any project that installs rook-py gets it, the
+way controller-runtime users get ``envtest.Environment`` from a library rather than from their own
+test helpers.
+
+Backend choice, first match wins: ``--envtest-backend``, ``$ROOK_ENVTEST_BACKEND``, then automatic
+(a real control plane when ``$KUBEBUILDER_ASSETS`` holds ``etcd`` and ``kube-apiserver``, else the
+emulator). Tests that need what only the emulator provides (fault injection, the simulated kubelet,
+controller-manager behaviour such as garbage collection) carry ``@pytest.mark.emulator_only`` and
+are skipped, with the reason, on a real control plane.
+
+Nothing heavy is imported at plugin load: pytest loads this module for every run in the
+environment, including runs that never touch envtest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from rook_py.framework.envtest.environment import Environment
+
+BACKEND_ENV = "ROOK_ENVTEST_BACKEND"
+_CHOICES = ("auto", "emulator", "real")
+MARKER = "emulator_only"
+MARKER_HELP = (
+    "emulator_only: needs the envtest emulator (fault injection, simulated kubelet, "
+    "controller-manager behaviour); skipped on a real control plane"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("envtest", "rook-py envtest")
+    group.addoption(
+        "--envtest-backend",
+        action="store",
+        choices=_CHOICES,
+        default=None,
+        help=f"API back end for the envtest fixture (default: ${BACKEND_ENV} or auto: a real "
+             "control plane when $KUBEBUILDER_ASSETS holds etcd and kube-apiserver, else the emulator)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registering here as well as in the project's setup.cfg keeps --strict-markers happy for
+    # third-party projects that use the plugin without declaring the marker themselves.
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+def requested_backend(config: pytest.Config) -> str | None:
+    """The backend asked for on the command line or in the environment; None means automatic."""
+    value = config.getoption("--envtest-backend", default=None) or os.environ.get(BACKEND_ENV) or None
+    if value is not None and value not in _CHOICES:
+        raise pytest.UsageError(f"${BACKEND_ENV}={value!r}: expected one of {', '.join(_CHOICES)}")
+    return None if value in (None, "auto") else str(value)
+
+
+def selected_backend(config: pytest.Config) -> str:
+    """The backend this session runs against ("emulator" or "real")."""
+    from rook_py.framework.envtest.environment import resolve_backend
+
+    return resolve_backend(requested_backend(config))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        return f"envtest backend: {selected_backend(config)}"
+    except Exception as exc:  # a bad KUBEBUILDER_ASSETS must not hide the test run's own errors
+        return f"envtest backend: unavailable ({exc})"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Done per item rather than inside the fixture so that emulator-only tests that do not use the
+    # fixture (for example ones that start a SimulatedCluster directly) are skipped as well.
+    if item.get_closest_marker(MARKER) is None:
+        return
+    backend = selected_backend(item.config)
+    if backend != "emulator":
+        pytest.skip(
+            f"needs the envtest emulator (fault injection, simulated kubelet or controller-manager "
+            f"behaviour); running against the {backend} control plane"
+        )
+
+
+@pytest.fixture
+def envtest(request: pytest.FixtureRequest) -> Iterator[Environment]:
+    """A fresh, started Environment for one test; stopped (and its temp files removed) afterwards."""
+    from rook_py.framework.envtest.environment import Environment
+
+    with Environment(backend=selected_backend(request.config)) as env:
+        yield env
