@@ -1,0 +1,83 @@
+"""A small operator process for F5 (``python -m tests.faults.leader_operator``).
+
+For every ConfigMap in ``--namespace`` it keeps a Secret ``<name>-out`` (created once, owned by
+the ConfigMap), with leader election on a Lease and short timings so a handover takes seconds.
+Its client identifies itself as ``User-Agent: f5-<identity>``, which is how the test counts each
+process's writes on the server. Reports JSON lines on stdout: ``standby`` once its caches synced,
+``leader`` once elected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import threading
+from typing import Any
+
+from rook_py.framework import ControllerBuilder, Manager, ManagerOptions, Request, Result
+from rook_py.framework.client import Client, load_config
+from rook_py.framework.client.errors import AlreadyExists
+from rook_py.framework.logging import configure_logging
+from rook_py.framework.objects import set_controller_reference
+
+LEASE = "f5-operator"
+
+
+def say(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"fault": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+class SecretPerConfigMap:
+    def __init__(self, client: Client, reader: Any) -> None:
+        self.client, self.reader = client, reader
+
+    def reconcile(self, request: Request) -> Result | None:
+        cm = self.reader.get("v1", "ConfigMap", request.name, request.namespace)
+        name = f"{request.name}-out"
+        if cm is None or self.reader.get("v1", "Secret", name, request.namespace) is not None:
+            return None
+        secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
+                                  "metadata": {"name": name, "namespace": request.namespace},
+                                  "stringData": {"source": cm["metadata"]["uid"]}}
+        set_controller_reference(cm, secret)
+        # AlreadyExists: another leader made it before our cache saw it; nothing left to do.
+        with contextlib.suppress(AlreadyExists):
+            self.client.create(secret)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--identity", required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--lease-duration", type=float, default=2.0)
+    parser.add_argument("--renew-deadline", type=float, default=1.5)
+    parser.add_argument("--retry-period", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    configure_logging("warning", "json", stream=sys.stderr)
+    client = Client(load_config(), user_agent=f"f5-{args.identity}")
+    manager = Manager(client, ManagerOptions(
+        namespace=args.namespace, leader_election=True, leader_election_id=LEASE,
+        leader_election_namespace=args.namespace, lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline, retry_period=args.retry_period, identity=args.identity,
+        metrics_bind_address="0", health_probe_bind_address="0", graceful_shutdown_timeout=5.0))
+    (ControllerBuilder(manager).named("f5").for_("v1", "ConfigMap").owns("v1", "Secret")
+     .with_options(max_concurrent_reconciles=4).complete(SecretPerConfigMap(client, manager.reader)))
+
+    def announce() -> None:
+        manager.serving.wait()
+        if manager.cache.wait_for_cache_sync(30):
+            say("standby")
+        manager.elected.wait()
+        say("leader")
+
+    threading.Thread(target=announce, daemon=True).start()
+    manager.start()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
