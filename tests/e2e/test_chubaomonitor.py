@@ -226,7 +226,11 @@ def test_invalid_spec_is_reported_and_nothing_is_created(env: Any) -> None:
 
         cond = wait_for("InvalidSpec", invalid)
         assert "consul.replicas" in cond["message"]
-        assert status_of(client)["phase"] == "Failed"
+        status = status_of(client)
+        assert status["phase"] == "Failed"  # never installed: nothing serves
+        # The refused generation was processed: observedGeneration records it.
+        assert status["observedGeneration"] == cond["observedGeneration"] == get(
+            client, t.API_VERSION, t.KIND, "mon")["metadata"]["generation"]
         assert owned(client, "StatefulSet", "apps/v1") == []
         warnings = wait_for("a Warning event", lambda: [
             e for e in client.list("v1", "Event", NS)["items"] if e["reason"] == "InvalidSpec"])
@@ -235,6 +239,75 @@ def test_invalid_spec_is_reported_and_nothing_is_created(env: Any) -> None:
         # Fixing the spec installs the stack.
         client.patch(t.API_VERSION, t.KIND, "mon", {"spec": {"consul": {"replicas": 1}}}, namespace=NS)
         wait_for("Ready after the fix", lambda: is_ready(client))
+
+
+def test_invalid_edit_of_a_running_stack_is_processed_and_degraded(env: Any) -> None:
+    client = env.client()
+    with running_operator(env):
+        client.create(monitor_body())
+        wait_for("Ready", lambda: is_ready(client))
+        workloads = {name: get(client, "apps/v1", kind, name)["metadata"]["resourceVersion"]
+                     for kind, name in WORKLOADS}
+        generation = client.patch(t.API_VERSION, t.KIND, "mon", {"spec": {"consul": {"replicas": 4}}},
+                                  namespace=NS)["metadata"]["generation"]
+        status = wait_for("the refused generation to be observed", lambda: (
+            s if (s := status_of(client)).get("observedGeneration") == generation else None))
+        conditions = {c["type"]: c for c in status["conditions"]}
+        assert conditions["InvalidSpec"]["status"] == "True"
+        assert conditions["InvalidSpec"]["observedGeneration"] == generation
+        assert "consul.replicas" in conditions["InvalidSpec"]["message"]
+        assert status["phase"] == "Degraded" and conditions["Ready"]["status"] == "False"
+        assert all(status["components"][c]["ready"] for c in t.COMPONENTS), "the old stack still serves"
+        assert {name: get(client, "apps/v1", kind, name)["metadata"]["resourceVersion"]
+                for kind, name in WORKLOADS} == workloads, "nothing was changed"
+
+
+def test_replaced_grafana_deployment_holds_readiness_until_gone(env: Any) -> None:
+    client = env.client()
+    hold = "e2e.rook.io/hold"
+    with running_operator(env):
+        client.create(monitor_body())
+        wait_for("Ready", lambda: is_ready(client))
+        # Keep the old Deployment around once deleted, as foreground deletion or a slow
+        # finalizer would.
+        client.patch("apps/v1", "Deployment", "mon-grafana", {"metadata": {"finalizers": [hold]}},
+                     namespace=NS)
+        generation = client.patch(t.API_VERSION, t.KIND, "mon",
+                                  {"spec": {"grafana": {"storage": {"size": "1Gi"}}}},
+                                  namespace=NS)["metadata"]["generation"]
+
+        def new_sts_ready() -> bool:
+            sts = get(client, "apps/v1", "StatefulSet", "mon-grafana")
+            st = sts.get("status") or {}
+            return (st.get("observedGeneration") == sts["metadata"]["generation"]
+                    and st.get("readyReplicas") == sts["spec"]["replicas"])
+
+        wait_for("the new Grafana StatefulSet to be ready", new_sts_ready)
+        assert get(client, "apps/v1", "Deployment", "mon-grafana")["metadata"].get("deletionTimestamp")
+
+        def settled() -> JSON | None:
+            """The status once the operator has judged the new StatefulSet: either Ready (the
+            bug: the old Deployment still exists) or waiting on the replaced Deployment."""
+            status = status_of(client)
+            grafana = (status.get("components") or {}).get("grafana") or {}
+            if status.get("observedGeneration") == generation and (
+                    status.get("phase") == "Ready"
+                    or "replaced Deployment mon-grafana" in str(grafana.get("message"))):
+                return status
+            return None
+
+        status = wait_for("the status of the new generation", settled)
+        assert status["phase"] == "Progressing", status
+        assert status["components"]["grafana"]["ready"] is False
+        assert not is_ready(client)
+
+        deployment = get(client, "apps/v1", "Deployment", "mon-grafana")
+        deployment["metadata"]["finalizers"] = []
+        client.update(deployment)
+        wait_for("Ready once the Deployment is gone", lambda: is_ready(client))
+        with pytest.raises(NotFound):
+            get(client, "apps/v1", "Deployment", "mon-grafana")
+        assert status_of(client)["components"]["grafana"]["ready"]
 
 
 def test_operator_restarted_mid_install_converges_without_duplicates(env: Any) -> None:

@@ -44,9 +44,9 @@ def condition(st: JSON, type_: str) -> JSON:
 def settled(st: JSON) -> str | None:
     """"Ready" or "InvalidSpec" once the operator finished with the current generation, else None.
 
-    Ready needs ``status.observedGeneration`` at the generation. A rejected spec is not acted on,
-    so the operator leaves ``status.observedGeneration`` at the last generation it applied and
-    records the one it rejected on the InvalidSpec condition (metav1.Condition.observedGeneration).
+    Ready needs ``status.observedGeneration`` at the generation. A rejected spec is processed too:
+    the operator records its generation in ``status.observedGeneration`` and on the InvalidSpec
+    condition (metav1.Condition.observedGeneration), and changes nothing it owns.
     """
     generation = st.get("_generation")
     invalid = condition(st, t.COND_INVALID_SPEC)

@@ -7,7 +7,8 @@ Read it top to bottom like kubernetes/sample-controller's syncHandler:
    the finalizer, always, after at most ``cleanup_attempts`` tries;
 3. make sure our finalizer is present;
 4. default and validate the spec and render the configuration; a problem sets InvalidSpec and
-   an Event and changes nothing else;
+   an Event and changes nothing else (the status still records the generation as processed and
+   reports the running stack's health, read from the cache);
 5. per component, in install order (Consul, Alertmanager, Prometheus, Grafana): remove it when
    disabled (PVCs stay), otherwise apply config, Services and the workload, deliver config
    changes by hot reload, refuse data-loss storage changes, and prune what is no longer wanted;
@@ -31,7 +32,13 @@ from rook_py.chubaofs.api.validation import parse_quantity, secret_value, valida
 from rook_py.chubaofs.monitor import alertmanager, common, consul, grafana, prometheus
 from rook_py.chubaofs.monitor.common import MonitorContext
 from rook_py.chubaofs.monitor.reload import DEFAULT_SETTLE_SECONDS, ConfigDelivery, HttpReloader, Reloader
-from rook_py.chubaofs.monitor.status import Outcome, compute_status, disabled_status, workload_status
+from rook_py.chubaofs.monitor.status import (
+    Outcome,
+    awaiting_removal,
+    compute_status,
+    disabled_status,
+    workload_status,
+)
 from rook_py.chubaofs.monitor.storage import plan_storage
 from rook_py.framework import objects
 from rook_py.framework.client.errors import AlreadyExists, ApiError, NotFound
@@ -55,6 +62,9 @@ MAX_NAME_LENGTH = 39
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 NORMAL, WARNING = "Normal", "Warning"
+# How often a pass re-checks whether a replaced workload is gone (its deletion also triggers a
+# reconcile through the owned-object watch; this bounds a missed or coalesced event).
+REPLACE_POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -180,7 +190,32 @@ class MonitorReconciler:
         if not current or current.get("status") != "True" or current.get("message") != message:
             self._event(ctx.monitor, WARNING, "InvalidSpec", message)
         log.info("invalid spec", problems=problems)
-        self._write_status(ctx.monitor, Outcome(invalid=problems))
+        self._write_status(ctx.monitor, Outcome(invalid=problems, components=self._observe(ctx)))
+
+    def _observe(self, ctx: MonitorContext) -> dict[str, JSON]:
+        """The health of the stack as it runs, from the cache only (an invalid spec is not acted
+        on, so there is no plan to compare with). Components without a workload keep their last
+        report unless that report said something ran (then it is gone)."""
+        if len(ctx.name) > MAX_NAME_LENGTH or not NAME_RE.match(ctx.name):
+            return {}  # no owned object can carry such a name in its labels: nothing to observe
+        previous = (ctx.monitor.get("status") or {}).get("components") or {}
+        owned = self._owned_objects(ctx)
+        found: dict[str, JSON] = {}
+        for component in t.COMPONENTS:
+            before = previous.get(component) or {}
+            workloads = [o for o in owned.get(component, []) if o["kind"] in WORKLOAD_KINDS]
+            live = [o for o in workloads if not o["metadata"].get("deletionTimestamp")]
+            if live:
+                found[component] = awaiting_removal(
+                    workload_status(live[0], str(before.get("image") or "")),
+                    [_describe(o) for o in workloads if o is not live[0]])
+            elif before.get("replicas") or workloads:
+                found[component] = awaiting_removal(
+                    workload_status(None, str(before.get("image") or "")),
+                    [_describe(o) for o in workloads])
+            elif before:
+                found[component] = before
+        return found
 
     # --- one component ---------------------------------------------------------------------------
 
@@ -227,21 +262,32 @@ class MonitorReconciler:
             if obj is not workload:
                 self._apply(ctx, obj)
 
-        requeue, live = self._reconcile_workload(ctx, component, plan, outcome)
+        requeue, live, leftovers = self._reconcile_workload(ctx, component, plan, outcome)
         keep = {_key(o) for o in (*plan.objects, *plan.create_only)}
         self._prune(ctx, owned.get(component, []), keep=keep)
-        outcome.components[component] = workload_status(live, str(ctx.component(component)["image"]))
+        # A workload of the component under another kind or name (Grafana's Deployment after
+        # storage was added) is being replaced: just pruned, or already terminating. The cache
+        # listed it at the start of this pass, so it may still exist; hold readiness until a
+        # later pass no longer sees it.
+        leftovers += [_describe(o) for o in owned.get(component, [])
+                      if o["kind"] in WORKLOAD_KINDS and _key(o) != _key(plan.workload)]
+        outcome.components[component] = awaiting_removal(
+            workload_status(live, str(ctx.component(component)["image"])), leftovers)
+        if leftovers:
+            requeue = min(requeue, REPLACE_POLL_SECONDS) if requeue is not None else REPLACE_POLL_SECONDS
         if plan.endpoint:
             outcome.endpoints[component] = plan.endpoint
         return requeue
 
     def _reconcile_workload(self, ctx: MonitorContext, component: str, plan: Plan,
-                            outcome: Outcome) -> tuple[float | None, JSON | None]:
+                            outcome: Outcome) -> tuple[float | None, JSON | None, list[str]]:
+        """Apply the workload; returns (requeue, the live workload or None, what it waits on)."""
         desired = plan.workload
         live = self._reader.get(desired["apiVersion"], desired["kind"], desired["metadata"]["name"],
                                 ctx.namespace)
         if live is not None and live["metadata"].get("deletionTimestamp"):
-            return 1.0, None  # being recreated; wait for it to go
+            # Being recreated; wait for it to go.
+            return REPLACE_POLL_SECONDS, None, [_describe(desired)]
         requeue: float | None = None
         if live is not None and desired["kind"] == "StatefulSet":
             storage = plan_storage(component, live, desired)
@@ -250,7 +296,7 @@ class MonitorReconciler:
             if storage.recreate:
                 self._delete(ctx, live, why="to add persistent storage (volume templates are "
                                             "immutable)")
-                return 1.0, None
+                return REPLACE_POLL_SECONDS, None, [_describe(desired)]
             # Volume templates are immutable: always keep the live ones.
             live_templates = live["spec"].get("volumeClaimTemplates")
             if live_templates is not None:
@@ -276,7 +322,7 @@ class MonitorReconciler:
                 self._event(ctx.monitor, NORMAL, "ConfigReloaded",
                             f"{component}: configuration {plan.reload_hash} reloaded")
             requeue = delivery.requeue_after
-        return requeue, self._apply(ctx, desired)
+        return requeue, self._apply(ctx, desired), []
 
     # --- storage ---------------------------------------------------------------------------------
 

@@ -4,16 +4,33 @@ Pure functions of the live workloads and the reconcile outcome, so the same clus
 gives the same status, and a steady-state reconcile writes nothing (conditions keep their
 lastTransitionTime unless their status flips, through ``set_condition``).
 
-Phase rules, in order: Deleting (deletionTimestamp set); Failed (invalid spec, or an error while
-nothing is ready); Ready (every enabled component ready, no error); Degraded (this generation was
-Ready before, or some data-loss change was refused, or an error with components still serving);
-Progressing otherwise (installing or rolling out).
+``status.observedGeneration`` is the generation the controller *processed*, whatever the outcome
+(applied, refused as invalid, data-loss change refused), as the Kubernetes API conventions and
+controller-runtime operators such as Cluster API do: a client waiting for "the operator has seen
+generation N" waits on observedGeneration, then reads the conditions to learn what came of it
+(InvalidSpec True says the generation was refused and why). Only Deleting leaves it alone.
+
+Phase rules, in order:
+
+* Deleting: deletionTimestamp set.
+* Invalid spec (nothing was applied, the running stack is untouched): Failed when nothing of the
+  stack is serving (e.g. a monitor that never installed), otherwise Degraded -- the components
+  keep reporting the running (previous) stack's health, but the desired state is not what runs,
+  so never Ready.
+* Failed: a reconcile error while nothing is ready.
+* Degraded: a reconcile error with components still serving, or a refused data-loss change.
+* Ready: every enabled component ready.
+* Degraded: not everything ready, though this generation was Ready before.
+* Progressing otherwise (installing, rolling out, or replacing a workload).
+
+A component is not ready while a workload it replaces (another kind, or the same one being
+recreated) still exists: :func:`awaiting_removal`.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +81,20 @@ def workload_status(workload: JSON | None, image: str) -> JSON:
             "message": message}
 
 
+def awaiting_removal(component: JSON, leftovers: Sequence[str]) -> JSON:
+    """``component`` (a :func:`workload_status`) held not ready while ``leftovers`` exist.
+
+    Swapping a workload's kind (Grafana's Deployment for a StatefulSet when storage is added) or
+    recreating a StatefulSet (volume templates are immutable) deletes the old object; until it
+    is gone its pods may still serve, and hold the data volume, next to the new ones, so the
+    component has not converged even if the new workload reports ready.
+    """
+    if not leftovers:
+        return component
+    return {**component, "ready": False,
+            "message": f"waiting for the replaced {', '.join(leftovers)} to be deleted"}
+
+
 def disabled_status(message: str) -> JSON:
     """A component the operator does not run counts as ready (nothing to wait for)."""
     return {"ready": True, "readyReplicas": 0, "replicas": 0, "image": "", "message": message}
@@ -71,7 +102,11 @@ def disabled_status(message: str) -> JSON:
 
 @dataclass
 class Outcome:
-    """What one reconcile pass found and did; the input of :func:`compute_status`."""
+    """What one reconcile pass found and did; the input of :func:`compute_status`.
+
+    With ``invalid`` set, ``components`` is what the controller observed of the untouched
+    running stack (empty: the last report stands).
+    """
 
     components: dict[str, JSON] = field(default_factory=dict)
     endpoints: dict[str, str] = field(default_factory=dict)
@@ -81,12 +116,16 @@ class Outcome:
     deleting: bool = False
 
 
-def _phase(outcome: Outcome, previous: Mapping[str, Any], generation: int) -> str:
+def _phase(outcome: Outcome, components: Mapping[str, JSON], previous: Mapping[str, Any],
+           generation: int) -> str:
     if outcome.deleting:
         return t.PHASE_DELETING
-    all_ready = bool(outcome.components) and all(c["ready"] for c in outcome.components.values())
-    any_ready = any(c["ready"] and c["replicas"] for c in outcome.components.values())
-    if outcome.invalid or (outcome.error and not any_ready):
+    all_ready = bool(components) and all(c["ready"] for c in components.values())
+    # Something actually runs and serves (a disabled component, 0 replicas, does not count).
+    any_ready = any(c["ready"] and c["replicas"] for c in components.values())
+    if outcome.invalid:
+        return t.PHASE_DEGRADED if any_ready else t.PHASE_FAILED
+    if outcome.error and not any_ready:
         return t.PHASE_FAILED
     if outcome.error or outcome.refused:
         return t.PHASE_DEGRADED
@@ -106,13 +145,18 @@ def compute_status(monitor: JSON, outcome: Outcome) -> JSON:
     previous: JSON = monitor.get("status") or {}
     generation = int(monitor.get("metadata", {}).get("generation") or 0)
     status: JSON = copy.deepcopy(previous)
-    phase = _phase(outcome, previous, generation)
+    components: Mapping[str, JSON] = outcome.components
+    if outcome.invalid and not components:
+        # Nothing observed this pass: the last report stands for the untouched running stack.
+        components = previous.get("components") or {}
+    phase = _phase(outcome, components, previous, generation)
     status["phase"] = phase
-    if not outcome.deleting and not outcome.invalid:
-        # An invalid spec was not acted on: observedGeneration keeps naming the last one that was.
+    if not outcome.deleting:
         status["observedGeneration"] = generation
-        status["components"] = copy.deepcopy(outcome.components)
-        status["endpoints"] = dict(outcome.endpoints)
+        status["components"] = copy.deepcopy(dict(components))
+        if not outcome.invalid:
+            # An invalid spec changed nothing: the endpoints of the running stack stay.
+            status["endpoints"] = dict(outcome.endpoints)
     status.setdefault("conditions", [])
 
     def cond(type_: str, value: bool, reason: str, message: str) -> None:
@@ -127,6 +171,9 @@ def compute_status(monitor: JSON, outcome: Outcome) -> JSON:
         cond(t.COND_INVALID_SPEC, True, "InvalidSpec", message)
         cond(t.COND_READY, False, "InvalidSpec", "the spec is invalid; nothing was changed")
         cond(t.COND_PROGRESSING, False, "InvalidSpec", "waiting for a valid spec")
+        cond(t.COND_DEGRADED, phase == t.PHASE_DEGRADED, "InvalidSpec",
+             "the spec is invalid; the previous stack keeps running unchanged"
+             if phase == t.PHASE_DEGRADED else "nothing is running")
         return status
     if outcome.refused:
         cond(t.COND_INVALID_SPEC, True, "DataLossRefused", "; ".join(outcome.refused))
@@ -136,7 +183,7 @@ def compute_status(monitor: JSON, outcome: Outcome) -> JSON:
         cond(t.COND_RECONCILE_ERROR, True, "ReconcileFailed", outcome.error)
     else:
         cond(t.COND_RECONCILE_ERROR, False, "ReconcileSucceeded", "the last reconcile succeeded")
-    not_ready = _not_ready(outcome.components)
+    not_ready = _not_ready(components)
     if phase == t.PHASE_READY:
         cond(t.COND_READY, True, "AllComponentsReady", "every enabled component is ready")
     else:

@@ -260,7 +260,44 @@ def test_invalid_edit_of_a_running_stack_touches_nothing(harness: Harness) -> No
     harness.edit_spec(lambda s: s.setdefault("consul", {}).update(replicas=4))
     harness.reconcile()
     assert {k: v for k, v in harness.cluster.store.items() if k[0] != t.KIND} == snapshot
-    assert harness.monitor()["status"]["observedGeneration"] == 1
+    # The generation was processed (and refused): observedGeneration says so, InvalidSpec says why.
+    status = harness.monitor()["status"]
+    assert status["observedGeneration"] == 2 == harness.monitor()["metadata"]["generation"]
+    cond = harness.condition("InvalidSpec")
+    assert cond is not None and cond["status"] == "True" and cond["observedGeneration"] == 2
+    assert "consul.replicas" in cond["message"]
+    # The previous stack still serves: Degraded, never Ready, with its components' live health.
+    assert status["phase"] == "Degraded"
+    assert harness.condition("Ready")["status"] == "False"
+    assert harness.condition("Degraded")["status"] == "True"
+    assert all(c["ready"] for c in status["components"].values())
+    assert status["endpoints"]["grafana"].startswith("http://mon-grafana.")
+    harness.cluster.reset_calls()
+    harness.reconcile()
+    assert harness.cluster.writes() == [], "steady state under an invalid spec writes nothing"
+
+
+def test_invalid_spec_reports_the_running_stacks_live_health(harness: Harness) -> None:
+    harness.create_monitor()
+    harness.converge()
+    harness.edit_spec(lambda s: s.setdefault("consul", {}).update(replicas=2))
+    harness.cluster.obj("StatefulSet", "mon-prometheus")["status"]["readyReplicas"] = 0
+    harness.reconcile()
+    components = harness.monitor()["status"]["components"]
+    assert not components["prometheus"]["ready"]
+    assert components["prometheus"]["message"] == "0/1 replicas ready"
+    assert components["consul"]["ready"] and components["grafana"]["ready"]
+    assert harness.monitor()["status"]["phase"] == "Degraded"
+
+
+def test_invalid_spec_keeps_a_disabled_components_report(harness: Harness) -> None:
+    harness.create_monitor({"cluster": {"name": "cfs"}, "alertmanager": {"enabled": False}})
+    harness.converge()
+    harness.edit_spec(lambda s: s.setdefault("prometheus", {}).update(retention="forever"))
+    harness.reconcile()
+    status = harness.monitor()["status"]
+    assert status["components"]["alertmanager"]["message"] == "disabled"
+    assert status["observedGeneration"] == 2 and status["phase"] == "Degraded"
 
 
 def test_missing_secret_then_created_clears_invalid_spec(harness: Harness) -> None:
@@ -329,6 +366,64 @@ def test_grafana_switches_to_a_statefulset_when_storage_is_added(harness: Harnes
     harness.reconcile()
     assert harness.cluster.has("StatefulSet", "mon-grafana")
     assert not harness.cluster.has("Deployment", "mon-grafana")
+
+
+def test_grafana_is_not_ready_while_the_replaced_deployment_still_exists(harness: Harness) -> None:
+    harness.create_monitor()
+    harness.converge()
+    assert harness.monitor()["status"]["phase"] == "Ready"
+    # A finalizer (e.g. foreground deletion waiting for pods) keeps the old Deployment around.
+    harness.cluster.obj("Deployment", "mon-grafana")["metadata"]["finalizers"] = ["test/hold"]
+    harness.edit_spec(lambda s: s.setdefault("grafana", {}).update(storage={"size": "1Gi"}))
+    harness.reconcile()
+    assert harness.cluster.obj("Deployment", "mon-grafana")["metadata"].get("deletionTimestamp")
+    harness.cluster.make_workloads_ready()  # the new StatefulSet (and the old pods) report ready
+    result = harness.reconcile()
+    status = harness.monitor()["status"]
+    grafana = status["components"]["grafana"]
+    assert not grafana["ready"]
+    assert grafana["message"] == "waiting for the replaced Deployment mon-grafana to be deleted"
+    assert status["phase"] == "Progressing" and harness.condition("Ready")["status"] == "False"
+    assert status["observedGeneration"] == 2
+    assert isinstance(result, Result) and result.requeue_after
+    # The terminating Deployment is not deleted again.
+    assert [w for w in harness.cluster.writes() if w[0] == "delete"].count(
+        ("delete", "Deployment", "mon-grafana")) == 1
+    # Its finalizer goes: the next pass reports Ready, and then writes nothing.
+    deployment = copy.deepcopy(harness.cluster.obj("Deployment", "mon-grafana"))
+    deployment["metadata"]["finalizers"] = []
+    harness.cluster.update(deployment)
+    assert not harness.cluster.has("Deployment", "mon-grafana")
+    assert harness.reconcile() is None
+    assert harness.monitor()["status"]["phase"] == "Ready"
+    assert harness.monitor()["status"]["components"]["grafana"]["ready"]
+    harness.cluster.reset_calls()
+    harness.reconcile()
+    assert harness.cluster.writes() == []
+
+
+def test_a_statefulset_being_recreated_is_not_ready_until_replaced(harness: Harness) -> None:
+    harness.create_monitor()
+    harness.converge()
+    harness.cluster.obj("StatefulSet", "mon-alertmanager")["metadata"]["finalizers"] = ["test/hold"]
+    harness.edit_spec(lambda s: s.setdefault("alertmanager", {}).update(storage={"size": "1Gi"}))
+    harness.reconcile()
+    harness.cluster.make_workloads_ready()  # the terminating StatefulSet still reports ready pods
+    harness.reconcile()
+    alertmanager = harness.monitor()["status"]["components"]["alertmanager"]
+    assert not alertmanager["ready"]
+    assert alertmanager["message"] == "waiting for the replaced StatefulSet mon-alertmanager to be deleted"
+    assert harness.monitor()["status"]["phase"] == "Progressing"
+    sts = copy.deepcopy(harness.cluster.obj("StatefulSet", "mon-alertmanager"))
+    sts["metadata"]["finalizers"] = []
+    harness.cluster.update(sts)
+    harness.reconcile()
+    assert not harness.monitor()["status"]["components"]["alertmanager"]["ready"], "new, not rolled out yet"
+    harness.cluster.make_workloads_ready()
+    harness.reconcile()
+    assert harness.monitor()["status"]["phase"] == "Ready"
+    vct = harness.cluster.obj("StatefulSet", "mon-alertmanager")["spec"]["volumeClaimTemplates"]
+    assert vct[0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
 
 
 def test_adding_alertmanager_storage_recreates_its_statefulset(harness: Harness) -> None:

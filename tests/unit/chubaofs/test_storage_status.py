@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from rook_py.chubaofs.api import types as t
-from rook_py.chubaofs.monitor.status import Outcome, compute_status, disabled_status, workload_status
+from rook_py.chubaofs.monitor.status import (
+    Outcome,
+    awaiting_removal,
+    compute_status,
+    disabled_status,
+    workload_status,
+)
 from rook_py.chubaofs.monitor.storage import plan_storage
 
 JSON = dict[str, Any]
@@ -104,14 +110,51 @@ def test_status_is_stable_when_nothing_changes() -> None:
     assert compute_status(monitor(first), outcome) == first
 
 
-def test_invalid_spec_keeps_last_good_generation_and_components() -> None:
-    good = compute_status(monitor(generation=1), Outcome(components=ready_components()))
+def test_invalid_spec_on_a_running_stack_is_processed_and_degraded() -> None:
+    good = compute_status(monitor(generation=1), Outcome(components=ready_components(),
+                                                         endpoints={"grafana": "http://g:3000"}))
     bad = compute_status(monitor(good, generation=2), Outcome(invalid=["consul.replicas: 2 is bad"]))
-    assert bad["phase"] == "Failed" and bad["observedGeneration"] == 1
-    assert bad["components"] == good["components"]
-    cond = {c["type"]: c for c in bad["conditions"]}["InvalidSpec"]
+    # observedGeneration names the processed generation, refused or not.
+    assert bad["phase"] == "Degraded" and bad["observedGeneration"] == 2
+    assert bad["components"] == good["components"] and bad["endpoints"] == good["endpoints"]
+    conds = {c["type"]: c for c in bad["conditions"]}
+    cond = conds["InvalidSpec"]
     assert cond["status"] == "True" and cond["message"] == "consul.replicas: 2 is bad"
     assert cond["observedGeneration"] == 2
+    assert conds["Ready"]["status"] == "False" and conds["Degraded"]["status"] == "True"
+    assert conds["Progressing"]["status"] == "False"
+    assert compute_status(monitor(bad, generation=2), Outcome(invalid=["consul.replicas: 2 is bad"])) == bad
+
+
+def test_invalid_spec_never_installed_is_failed() -> None:
+    bad = compute_status(monitor(generation=1), Outcome(invalid=["consul.replicas: 2 is bad"]))
+    assert bad["phase"] == "Failed" and bad["observedGeneration"] == 1
+    conds = {c["type"]: c["status"] for c in bad["conditions"]}
+    assert conds["InvalidSpec"] == "True" and conds["Ready"] == "False" and conds["Degraded"] == "False"
+    # A stack whose components are observed but none serving is Failed as well.
+    down = {c: {**v, "ready": False} for c, v in ready_components().items()}
+    assert compute_status(monitor(), Outcome(invalid=["x"], components=down))["phase"] == "Failed"
+    # Live components observed by the controller replace the last report.
+    live = compute_status(monitor(bad), Outcome(invalid=["x"], components=ready_components()))
+    assert live["components"] == ready_components() and live["phase"] == "Degraded"
+
+
+def test_refused_change_records_the_processed_generation() -> None:
+    refused = compute_status(monitor(generation=5), Outcome(components=ready_components(), refused=["shrink"]))
+    assert refused["observedGeneration"] == 5 and refused["phase"] == "Degraded"
+
+
+def test_awaiting_removal_holds_readiness() -> None:
+    ready = workload_status(workload(1, 1, 1), "i")
+    assert awaiting_removal(ready, []) == ready
+    held = awaiting_removal(ready, ["Deployment g"])
+    assert held["ready"] is False and held["message"] == "waiting for the replaced Deployment g to be deleted"
+    assert ready["ready"] is True, "the input is not mutated"
+    components = ready_components()
+    components["grafana"] = held
+    status = compute_status(monitor(), Outcome(components=components))
+    assert status["phase"] == "Progressing" and "grafana: waiting for the replaced" in {
+        c["type"]: c for c in status["conditions"]}["Ready"]["message"]
 
 
 def test_errors_and_refusals() -> None:
