@@ -287,7 +287,10 @@ class Engine:
                 source: dict[ObjectKey, JSON] = snapshot
             else:
                 at_rv = self.store.rv
-                source = dict(self.store.items(sr.storage))
+                # Cluster-scoped kinds store "" as the namespace, so a namespace filter only ever
+                # reaches namespaced ones; it scans its namespace's bucket instead of the kind.
+                source = dict(self.store.items_in(sr.storage, flt.namespace) if flt.namespace
+                              else self.store.items(sr.storage))
         keys = sorted(k for k in source if (not flt.namespace or k[0] == flt.namespace))
         items: list[JSON] = []
         token = None
@@ -824,6 +827,23 @@ class LocalAPI:
         sr = self._sr(api_version, resource)
         flt = make_filter(sr, namespace if sr.namespaced else None, label_selector, field_selector)
         return self._copy(self._engine.list(sr, flt))
+
+    def list_view(self, api_version: str, resource: str, namespace: str | None = None,
+                  label_selector: str | None = None, field_selector: str | None = None) -> builtins.list[JSON]:
+        """The items ``list`` would return, WITHOUT copying them: the store's own dicts.
+
+        For in-process readers that only look (the simulated cluster maps events to keys, counts
+        pods per node, renders Endpoints from many pods): copying every object of a kind on each
+        such read made those paths cost O(store size) in JSON work per event, which is what kept
+        a few thousand objects from converging. Invariant the caller must keep: never mutate an
+        item (nor anything reachable from it); copy the few objects you mean to write. The engine
+        never mutates a stored dict either (every write stores a new one), so an item is a
+        consistent snapshot of its object even after the store lock is released.
+        """
+        sr = self._sr(api_version, resource)
+        flt = make_filter(sr, namespace if sr.namespaced else None, label_selector, field_selector)
+        items: builtins.list[JSON] = self._engine.list(sr, flt)["items"]
+        return items
 
     def create(self, api_version: str, resource: str, obj: JSON, namespace: str | None = None, *,
                field_manager: str | None = None) -> JSON:

@@ -38,6 +38,7 @@ import secrets
 import select
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -133,6 +134,10 @@ def _partial(obj: JSON, api_version: str) -> JSON:
     return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": obj.get("metadata", {})}
 
 
+#: exceptions that mean the client went away mid-connection, not that the server failed
+_CLIENT_GONE = (ssl.SSLError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError, TimeoutError)
+
+
 class _HTTPServer(ThreadingHTTPServer):
     """One port, both schemes: a connection whose first byte starts a TLS handshake is wrapped."""
 
@@ -163,6 +168,21 @@ class _HTTPServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             owner._track(request, add=False)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a client hanging up quietly; report any other failure as socketserver does.
+
+        socketserver prints a traceback for every exception out of a request; the common one here
+        is a client closing a keep-alive TLS connection (at shutdown, or when its pool drops it),
+        which surfaces as an SSLError (e.g. TLSV1_ALERT_DECODE_ERROR) or a reset/broken pipe. That
+        is normal client behaviour -- kube-apiserver does not log it either (net/http treats a
+        read error on an idle connection as the end of that connection) -- so it goes to debug.
+        """
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _CLIENT_GONE):
+            _log.debug("envtest client disconnected", client=str(client_address), error=repr(exc))
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

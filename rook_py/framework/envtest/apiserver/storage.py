@@ -111,6 +111,10 @@ class Store:
         self.compacted_rv = initial_rv
         self.history: deque[Event] = deque(maxlen=history_size)
         self._objects: dict[StorageKey, dict[ObjectKey, JSON]] = {}
+        # The same objects per namespace: a namespaced list (the simulated cluster lists a
+        # namespace's pods per service and per workload) then scans its namespace, not the whole
+        # kind. Invariant: put/remove/drop_storage keep it equal to ``_objects``, grouped by key[0].
+        self._by_namespace: dict[StorageKey, dict[str, dict[ObjectKey, JSON]]] = {}
         self._watchers: set[Watcher] = set()
         self._sinks: list[Callable[[Event], None]] = []
 
@@ -133,21 +137,33 @@ class Store:
         """The live mapping of one storage key; callers must hold the lock while using it."""
         return self._objects.setdefault(skey, {})
 
+    def items_in(self, skey: StorageKey, namespace: str) -> dict[ObjectKey, JSON]:
+        """The live mapping of one storage key's objects in ``namespace`` (hold the lock)."""
+        return self._by_namespace.get(skey, {}).get(namespace) or {}
+
     def put(self, skey: StorageKey, okey: ObjectKey, obj: JSON, rv: int) -> Event:
         """Store ``obj`` (whose resourceVersion is already ``rv``) and publish ADDED/MODIFIED."""
         bucket = self._objects.setdefault(skey, {})
         prev = bucket.get(okey)
         bucket[okey] = obj
+        self._by_namespace.setdefault(skey, {}).setdefault(okey[0], {})[okey] = obj
         return self._publish(Event(rv, MODIFIED if prev is not None else ADDED, skey, obj, prev))
 
     def remove(self, skey: StorageKey, okey: ObjectKey, last: JSON, rv: int) -> Event:
         """Remove the object and publish DELETED carrying ``last`` (resourceVersion ``rv``)."""
         prev = self._objects.get(skey, {}).pop(okey, None)
+        namespaces = self._by_namespace.get(skey, {})
+        in_ns = namespaces.get(okey[0])
+        if in_ns is not None:
+            in_ns.pop(okey, None)
+            if not in_ns:
+                del namespaces[okey[0]]  # a deleted namespace leaves no empty bucket behind
         return self._publish(Event(rv, DELETED, skey, last, prev))
 
     def drop_storage(self, skey: StorageKey) -> None:
         """Forget a storage key once it has been emptied (a deleted CRD)."""
         self._objects.pop(skey, None)
+        self._by_namespace.pop(skey, None)
 
     def _publish(self, event: Event) -> Event:
         if len(self.history) == self.history.maxlen:

@@ -23,7 +23,14 @@ import time
 from collections.abc import Sequence
 
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import JSON, Controller, DelayingQueue, Key, LocalAPILike
+from rook_py.framework.envtest.cluster.base import (
+    JSON,
+    Controller,
+    DelayingQueue,
+    Key,
+    LocalAPILike,
+    read_only_items,
+)
 from rook_py.framework.envtest.cluster.endpoints import EndpointsController
 from rook_py.framework.envtest.cluster.gc import GarbageCollector
 from rook_py.framework.envtest.cluster.namespaces import NamespaceController
@@ -152,7 +159,7 @@ class SimulatedCluster:
             raise ValueError(f"{name!r} is not a simulated node")
         self.health.set_ready(name, ready)
         self._queue.add(("nodes", ("v1", "nodes", "", name)))
-        for pod in self.api.list("v1", "pods", field_selector=f"spec.nodeName={name}").get("items") or []:
+        for pod in read_only_items(self.api, "v1", "pods", field_selector=f"spec.nodeName={name}"):
             m = pod.get("metadata") or {}
             self._queue.add((self.pods.name, ("v1", "pods", m.get("namespace") or "", m.get("name") or "")))
 

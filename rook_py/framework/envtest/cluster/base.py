@@ -86,6 +86,10 @@ class _FieldManagerAPI:
              label_selector: str | None = None, field_selector: str | None = None) -> JSON:
         return self._typed.list(api_version, resource, namespace, label_selector, field_selector)
 
+    def list_view(self, api_version: str, resource: str, namespace: str | None = None,
+                  label_selector: str | None = None, field_selector: str | None = None) -> builtins.list[JSON]:
+        return read_only_items(self._typed, api_version, resource, namespace, label_selector, field_selector)
+
     def create(self, api_version: str, resource: str, obj: JSON, namespace: str | None = None) -> JSON:
         result: JSON = self._api.create(api_version, resource, obj, namespace, field_manager=self._manager)
         return result
@@ -109,6 +113,25 @@ class _FieldManagerAPI:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self._typed.subscribe(callback)
+
+
+def read_only_items(api: LocalAPILike, api_version: str, resource: str, namespace: str | None = None,
+                    label_selector: str | None = None, field_selector: str | None = None) -> builtins.list[JSON]:
+    """The items of a list, shared with the store when the API offers ``list_view`` (the
+    emulator's LocalAPI does), else a listed private copy.
+
+    Invariant: callers only read the items. A controller that writes an object copies it first
+    (``deepcopy``) or re-reads it with ``get``; listing a whole kind per event or per resync
+    then costs a scan, not a JSON round trip of every object, which is what lets the simulated
+    cluster keep up with thousands of objects.
+    """
+    view = getattr(api, "list_view", None)
+    if callable(view):
+        items: builtins.list[JSON] = view(api_version, resource, namespace, label_selector, field_selector)
+        return items
+    listed: builtins.list[JSON] = api.list(api_version, resource, namespace, label_selector,
+                                           field_selector).get("items") or []
+    return listed
 
 
 def with_field_manager(api: LocalAPILike, manager: str) -> LocalAPILike:

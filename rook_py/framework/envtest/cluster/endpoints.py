@@ -14,7 +14,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import JSON, Controller, Key, is_deleting, meta, pod_ready
+from rook_py.framework.envtest.cluster.base import (
+    JSON,
+    Controller,
+    Key,
+    is_deleting,
+    meta,
+    pod_ready,
+    read_only_items,
+)
 
 V1 = "v1"
 
@@ -50,7 +58,7 @@ class EndpointsController(Controller):
             return [(V1, "services", namespace, meta(obj).get("name") or "")]
         if resource == "pods":
             labels = meta(obj).get("labels") or {}
-            services = self.api.list(V1, "services", namespace).get("items") or []
+            services = read_only_items(self.api, V1, "services", namespace)
             # Any service that selects the pod now; a pod whose labels changed away from a selector
             # is caught by the service's next resync (and by the pod's own later events).
             return [(V1, "services", namespace, meta(s)["name"]) for s in services
@@ -58,7 +66,7 @@ class EndpointsController(Controller):
         return ()
 
     def resync(self) -> Iterable[Key]:
-        items = self.api.list(V1, "services").get("items") or []
+        items = read_only_items(self.api, V1, "services")
         return [(V1, "services", meta(s).get("namespace") or "", meta(s)["name"]) for s in items]
 
     def reconcile(self, key: Key) -> float | None:
@@ -75,7 +83,7 @@ class EndpointsController(Controller):
         if not selector or is_deleting(service):
             return None
         publish_not_ready = bool(spec.get("publishNotReadyAddresses"))
-        pods = self.api.list(V1, "pods", namespace).get("items") or []
+        pods = read_only_items(self.api, V1, "pods", namespace)  # read-only: only rendered
         subsets: dict[tuple[tuple[str, int, str], ...], dict[str, list[JSON]]] = {}
         for pod in sorted(pods, key=lambda p: meta(p)["name"]):
             status = pod.get("status") or {}

@@ -34,6 +34,7 @@ from rook_py.framework.envtest.cluster.base import (
     key_of,
     meta,
     ns_arg,
+    read_only_items,
 )
 
 FOREGROUND = "foregroundDeletion"
@@ -105,11 +106,12 @@ class GarbageCollector(Controller):
             if "list" not in (getattr(served, "verbs", None) or ("list",)):
                 continue
             try:
-                items = self.api.list(served.api_version, served.resource).get("items") or []
+                items = read_only_items(self.api, served.api_version, served.resource)
             except errors.ApiError:
                 continue
             for item in items:
-                item.setdefault("apiVersion", served.api_version)
+                if "apiVersion" not in item:  # the view is shared with the store: never write into it
+                    item = {**item, "apiVersion": served.api_version}
                 keys.extend(self.on_event("ADDED", served.api_version, served.resource, item))
         return keys
 

@@ -23,6 +23,7 @@ from rook_py.framework.envtest.cluster.base import (
     deepcopy,
     is_deleting,
     meta,
+    read_only_items,
     set_condition,
 )
 
@@ -57,7 +58,7 @@ class NamespaceController(Controller):
         return ()
 
     def resync(self) -> Iterable[Key]:
-        items = self.api.list(V1, "namespaces").get("items") or []
+        items = read_only_items(self.api, V1, "namespaces")
         return [(V1, "namespaces", "", meta(n)["name"]) for n in items if is_deleting(n)]
 
     def reconcile(self, key: Key) -> float | None:
@@ -107,7 +108,7 @@ class NamespaceController(Controller):
 
     def _items(self, api_version: str, resource: str, namespace: str) -> list[JSON]:
         try:
-            items: list[JSON] = self.api.list(api_version, resource, namespace).get("items") or []
+            items = read_only_items(self.api, api_version, resource, namespace)
         except (errors.NotFound, errors.MethodNotAllowed):
             return []  # e.g. a CRD deleted meanwhile
         return items

@@ -27,6 +27,7 @@ from rook_py.framework.envtest.cluster.base import (
     is_deleting,
     meta,
     now_rfc3339,
+    read_only_items,
     set_condition,
     with_field_manager,
 )
@@ -338,12 +339,12 @@ class PodLifecycleController(Controller):
         return ()
 
     def _pending_pod_keys(self) -> list[Key]:
-        items = self.api.list(V1, "pods").get("items") or []
+        items = read_only_items(self.api, V1, "pods")
         return [(V1, "pods", meta(p).get("namespace") or "", meta(p).get("name") or "")
                 for p in items if not (p.get("spec") or {}).get("nodeName")]
 
     def resync(self) -> Iterable[Key]:
-        items = self.api.list(V1, "pods").get("items") or []
+        items = read_only_items(self.api, V1, "pods")
         return [(V1, "pods", meta(p).get("namespace") or "", meta(p).get("name") or "") for p in items]
 
     def reconcile(self, key: Key) -> float | None:
@@ -396,7 +397,7 @@ class PodLifecycleController(Controller):
     # scheduling ----------------------------------------------------------------------------------
     def _schedule(self, pod: JSON) -> float | None:
         spec = pod.get("spec") or {}
-        nodes = self.api.list(V1, "nodes").get("items") or []
+        nodes = read_only_items(self.api, V1, "nodes")
         feasible = [n for n in nodes if not is_deleting(n) and _node_ready(n) and node_fits(n, spec)]
         if not feasible:
             status = deepcopy(pod.get("status") or {})
@@ -409,7 +410,7 @@ class PodLifecycleController(Controller):
             self._write_status(pod, status)
             return None  # a node event requeues pending pods
         counts: dict[str, int] = {}
-        for p in self.api.list(V1, "pods").get("items") or []:
+        for p in read_only_items(self.api, V1, "pods"):
             n = (p.get("spec") or {}).get("nodeName")
             if n:
                 counts[n] = counts.get(n, 0) + 1

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import JSON, Controller, Key, is_deleting, meta
+from rook_py.framework.envtest.cluster.base import JSON, Controller, Key, is_deleting, meta, read_only_items
 
 V1 = "v1"
 
@@ -38,7 +38,7 @@ class VolumeBinderController(Controller):
     def resync(self) -> Iterable[Key]:
         keys: list[Key] = []
         for resource in ("persistentvolumeclaims", "persistentvolumes"):
-            for item in self.api.list(V1, resource).get("items") or []:
+            for item in read_only_items(self.api, V1, resource):
                 keys.append((V1, resource, meta(item).get("namespace") or "", meta(item).get("name") or ""))
         return keys
 

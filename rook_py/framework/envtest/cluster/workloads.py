@@ -35,6 +35,7 @@ from rook_py.framework.envtest.cluster.base import (
     owner_reference,
     pod_active,
     pod_ready,
+    read_only_items,
     set_condition,
     spec_hash,
 )
@@ -108,11 +109,12 @@ class _WorkloadBase(Controller):
     resource = ""
 
     def _owned_pods(self, owner: JSON) -> list[JSON]:
-        items = self.api.list(V1, "pods", meta(owner).get("namespace")).get("items") or []
-        return [p for p in items if is_controlled_by(p, owner)]
+        # Scan the shared view, copy only the owner's pods: the callers may edit what they get.
+        items = read_only_items(self.api, V1, "pods", meta(owner).get("namespace"))
+        return [deepcopy(p) for p in items if is_controlled_by(p, owner)]
 
     def resync(self) -> Iterable[Key]:
-        items = self.api.list(APPS, self.resource).get("items") or []
+        items = read_only_items(self.api, APPS, self.resource)
         return [(APPS, self.resource, meta(i).get("namespace") or "", meta(i)["name"]) for i in items]
 
     def _write_status(self, obj: JSON, status: JSON) -> JSON:
@@ -227,8 +229,8 @@ class DeploymentController(_WorkloadBase):
             return None
         spec = d.get("spec") or {}
         desired = int(spec.get("replicas", 1))
-        items = self.api.list(APPS, "replicasets", key[2]).get("items") or []
-        owned = [rs for rs in items if is_controlled_by(rs, d) and not is_deleting(rs)]
+        items = read_only_items(self.api, APPS, "replicasets", key[2])
+        owned = [deepcopy(rs) for rs in items if is_controlled_by(rs, d) and not is_deleting(rs)]
         template = spec.get("template") or {}
         pod_hash = spec_hash(template, int((d.get("status") or {}).get("collisionCount") or 0))
         owned.sort(key=lambda rs: meta(rs).get("creationTimestamp", ""))
@@ -782,7 +784,7 @@ class DaemonSetController(_WorkloadBase):
         template = spec.get("template") or {}
         pod_spec = daemon_pod_spec(template.get("spec") or {})
         revision = spec_hash(template)
-        nodes = [n for n in self.api.list(V1, "nodes").get("items") or [] if not is_deleting(n)]
+        nodes = [n for n in read_only_items(self.api, V1, "nodes") if not is_deleting(n)]
         # NodeShouldRunDaemonPod: shouldRun (new pods) checks NoSchedule and NoExecute taints;
         # shouldContinueRunning (existing pods) only NoExecute ones -- a pod on a node that turned
         # unreachable stays, counted as misscheduled, instead of being deleted.
