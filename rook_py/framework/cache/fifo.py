@@ -252,6 +252,12 @@ class DeltaFIFO:
             return done
 
     def has_synced(self) -> bool:
+        # Synced is a latch (populated only turns True, the initial count only falls to 0), and
+        # ``_synced`` is set under the lock at the moment it first holds. Reading the Event is
+        # lock-free: reconcilers ask on every cache read, and ``pop_batch`` holds the lock while
+        # it processes a whole batch, so taking it here stalled every worker behind the informer.
+        if self._synced.is_set():
+            return True
         with self._cond:
             return self._has_synced_locked()
 

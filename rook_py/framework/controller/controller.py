@@ -32,6 +32,7 @@ Semantics follow controller-runtime pkg/internal/controller/controller.go (``Sta
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -80,6 +81,17 @@ def default_queue(name: str) -> ControllerQueue:
     from rook_py.framework.workqueue import RateLimitingQueue, default_controller_rate_limiter
 
     return RateLimitingQueue(default_controller_rate_limiter(), name)
+
+
+def _reconcile_id() -> str:
+    """A random (version 4) UUID naming one reconcile in logs, as controller-runtime's reconcileID.
+
+    Not ``uuid.uuid4()``: that reads ``os.urandom``, a syscall that releases the GIL, so with N
+    busy workers every reconcile paid a GIL hand-off (up to the 5 ms switch interval) just to
+    name itself -- measured at ~8% of worker wall time in B1. The id only correlates log lines;
+    it needs uniqueness, not unpredictability, so the process PRNG (reseeded after fork) is enough.
+    """
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 class CacheSyncTimeout(RuntimeError):
@@ -211,7 +223,7 @@ class Controller:
             return
         with structlog.contextvars.bound_contextvars(
                 controller=self.name, namespace=item.namespace, name=item.name,
-                reconcile_id=str(uuid.uuid4())):
+                reconcile_id=_reconcile_id()):
             started = time.monotonic()
             try:
                 self._handle(item)
