@@ -278,15 +278,21 @@ def set_condition(status: JSON, type_: str, status_value: str, reason: str, mess
 def update_status(client: ObjectClient, obj: JSON, new_status: JSON, *, attempts: int = 5) -> JSON:
     """Write ``new_status`` through the status subresource, only if it differs from the
     object's current status. On Conflict the object is re-read; if the fresh status already
-    equals ``new_status`` nothing is written, otherwise ``new_status`` is written on top of it."""
+    equals ``new_status`` nothing is written, otherwise ``new_status`` is written on top of it.
+
+    ``new_status`` was computed from a possibly stale copy. Conditions whose status is the same
+    in the fresh object keep the fresh ``lastTransitionTime``: otherwise a late write from a stale
+    cache would move a transition back in time (and then differ from every later reconcile's
+    view, costing a write each time)."""
     state = {"current": obj}
 
     def attempt() -> JSON:
         current = state["current"]
-        if current.get("status") == new_status:
+        desired = _anchor_transition_times(new_status, current.get("status"))
+        if current.get("status") == desired:
             return current
         body = dict(current)  # shallow: only the top-level "status" key is replaced
-        body["status"] = new_status
+        body["status"] = desired
         try:
             return client.update_status(body)
         except errors.Conflict:
@@ -294,6 +300,27 @@ def update_status(client: ObjectClient, obj: JSON, new_status: JSON, *, attempts
             raise
 
     return retry_on_conflict(attempt, attempts)
+
+
+def _anchor_transition_times(status: JSON, live_status: JSON | None) -> JSON:
+    """``status`` with each condition's lastTransitionTime taken from ``live_status`` where that
+    condition (same type) has the same status there; ``status`` itself is not modified."""
+    conditions = status.get("conditions")
+    live_conditions = (live_status or {}).get("conditions")
+    if not isinstance(conditions, list) or not isinstance(live_conditions, list):
+        return status
+    live_by_type = {c.get("type"): c for c in live_conditions if isinstance(c, dict)}
+    anchored: list[Any] = []
+    changed = False
+    for condition in conditions:
+        live = live_by_type.get(condition.get("type")) if isinstance(condition, dict) else None
+        if (live is not None and live.get("status") == condition.get("status")
+                and "lastTransitionTime" in live
+                and live["lastTransitionTime"] != condition.get("lastTransitionTime")):
+            condition = {**condition, "lastTransitionTime": live["lastTransitionTime"]}
+            changed = True
+        anchored.append(condition)
+    return {**status, "conditions": anchored} if changed else status
 
 
 # -- apply ----------------------------------------------------------------------------------------

@@ -354,7 +354,7 @@ def test_steady_state_reconcile_makes_zero_writes(env: Any) -> None:
         wait_for("another reconcile", lambda: _reconciles() > before)
         writes = sum(env.stats.count(user_agent="rook-chubaofs-operator", verb=verb)
                      for verb in ("create", "update", "patch", "delete", "deletecollection"))
-        assert writes == 0, env.stats.snapshot()
+        assert writes == 0, [s for s in env.stats.snapshot() if s["verb"] not in ("get", "list", "watch")]
 
 
 def test_disabling_a_component_removes_it_and_keeps_its_data(env: Any) -> None:

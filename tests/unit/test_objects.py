@@ -458,3 +458,31 @@ def test_apply_tolerates_server_dropping_empty_values(mocker: Any) -> None:
     d2["spec"]["template"]["spec"]["nodeSelector"] = {}
     assert apply(fake, d2).action == "updated"
     assert apply(fake, d2).action == "unchanged"
+
+
+def test_update_status_after_conflict_keeps_fresh_transition_times(mocker: Any) -> None:
+    """A status computed from a stale copy must not move a condition's transition back in time."""
+    from rook_py.framework import objects
+    from rook_py.framework.client import errors
+
+    def cond(status: str, when: str) -> dict[str, Any]:
+        return {"type": "Ready", "status": status, "lastTransitionTime": when, "reason": "R", "message": "m"}
+
+    stale = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "a", "resourceVersion": "1"}, "status": {}}
+    fresh = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "a", "resourceVersion": "2"},
+             "status": {"conditions": [cond("True", "T1")], "phase": "Ready"}}
+    client = mocker.Mock()
+    client.update_status.side_effect = errors.Conflict("stale")
+    client.get.return_value = fresh
+    # Same condition status as the fresh object, later transition time: after the re-read there
+    # is nothing left to write.
+    result = objects.update_status(client, stale, {"conditions": [cond("True", "T2")], "phase": "Ready"})
+    assert result is fresh
+    assert client.update_status.call_count == 1
+
+    # A real transition keeps its own time.
+    client.update_status.side_effect = [errors.Conflict("stale"), {"ok": True}]
+    client.update_status.call_count = 0
+    objects.update_status(client, stale, {"conditions": [cond("False", "T3")], "phase": "Ready"})
+    written = client.update_status.call_args_list[-1].args[0]["status"]["conditions"][0]
+    assert written["lastTransitionTime"] == "T3"
