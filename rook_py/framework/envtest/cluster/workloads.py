@@ -107,6 +107,14 @@ def new_pod(template: Mapping[str, Any], owner: JSON, *, name: str | None = None
 class _WorkloadBase(Controller):
     kind = ""
     resource = ""
+    child: tuple[str, str] = (V1, "pods")  # what this workload controls: its events wake the owner
+
+    def on_event(self, event_type: str, api_version: str, resource: str, obj: JSON) -> Iterable[Key]:
+        if api_version == APPS and resource == self.resource and event_type != "DELETED":
+            return [(APPS, self.resource, meta(obj).get("namespace") or "", meta(obj)["name"])]
+        if (api_version, resource) == self.child:
+            return _pod_owner_key(obj, self.kind)
+        return ()
 
     def _owned_pods(self, owner: JSON) -> list[JSON]:
         # Scan the shared view, copy only the owner's pods: the callers may edit what they get.
@@ -142,13 +150,6 @@ class ReplicaSetController(_WorkloadBase):
     name = "replicasets"
     kind = "ReplicaSet"
     resource = "replicasets"
-
-    def on_event(self, event_type: str, api_version: str, resource: str, obj: JSON) -> Iterable[Key]:
-        if api_version == APPS and resource == self.resource and event_type != "DELETED":
-            return [(APPS, self.resource, meta(obj).get("namespace") or "", meta(obj)["name"])]
-        if api_version == V1 and resource == "pods":
-            return _pod_owner_key(obj, self.kind)
-        return ()
 
     def reconcile(self, key: Key) -> float | None:
         rs = self._get(key)
@@ -216,12 +217,7 @@ class DeploymentController(_WorkloadBase):
     kind = "Deployment"
     resource = "deployments"
 
-    def on_event(self, event_type: str, api_version: str, resource: str, obj: JSON) -> Iterable[Key]:
-        if api_version == APPS and resource == self.resource and event_type != "DELETED":
-            return [(APPS, self.resource, meta(obj).get("namespace") or "", meta(obj)["name"])]
-        if api_version == APPS and resource == "replicasets":
-            return _pod_owner_key(obj, self.kind)
-        return ()
+    child = (APPS, "replicasets")
 
     def reconcile(self, key: Key) -> float | None:
         d = self._get(key)
@@ -513,13 +509,6 @@ class StatefulSetController(_WorkloadBase):
     kind = "StatefulSet"
     resource = "statefulsets"
 
-    def on_event(self, event_type: str, api_version: str, resource: str, obj: JSON) -> Iterable[Key]:
-        if api_version == APPS and resource == self.resource and event_type != "DELETED":
-            return [(APPS, self.resource, meta(obj).get("namespace") or "", meta(obj)["name"])]
-        if api_version == V1 and resource == "pods":
-            return _pod_owner_key(obj, self.kind)
-        return ()
-
     def reconcile(self, key: Key) -> float | None:
         ss = self._get(key)
         if ss is None:
@@ -768,13 +757,9 @@ class DaemonSetController(_WorkloadBase):
     resource = "daemonsets"
 
     def on_event(self, event_type: str, api_version: str, resource: str, obj: JSON) -> Iterable[Key]:
-        if api_version == APPS and resource == self.resource and event_type != "DELETED":
-            return [(APPS, self.resource, meta(obj).get("namespace") or "", meta(obj)["name"])]
-        if api_version == V1 and resource == "pods":
-            return _pod_owner_key(obj, self.kind)
         if api_version == V1 and resource == "nodes":
             return list(self.resync())  # every DaemonSet may now want (or not want) this node
-        return ()
+        return super().on_event(event_type, api_version, resource, obj)
 
     def reconcile(self, key: Key) -> float | None:
         ds = self._get(key)
