@@ -141,8 +141,8 @@ def main() -> int:
                                  "--nodes", "3"], env, server_log) as server:
             wait_for(kubeconfig.exists, 30, "the envtest kubeconfig", server, server_log)
             client = Client(load_config(str(kubeconfig)), user_agent="rook-demo")
-            wait_for(lambda: client.request_json("GET", "/version"), 30, "the API", server, server_log)
-            print(f"    API at {client.request_json('GET', '/version').get('gitVersion', '?')}; "
+            version = wait_for(lambda: client.request_json("GET", "/version"), 30, "the API", server, server_log)
+            print(f"    API at {version.get('gitVersion', '?')}; "
                   f"export KUBECONFIG={kubeconfig} to look around while it runs")
 
             say("installing CRDs and RBAC (manifests/crds.yaml, manifests/common.yaml)")
