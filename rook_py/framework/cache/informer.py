@@ -116,6 +116,8 @@ class _Listener:
         # so neither needs a lock; has_synced compares them.
         self._initial_added = 0
         self._initial_delivered = 0
+        # Notified by the consumer when the initial list has been delivered (wait_initial_list).
+        self._delivered_cond = threading.Condition(threading.Lock())
         self._thread = threading.Thread(target=self._run, name=f"informer-handler-{name}", daemon=True)
 
     def start(self) -> None:
@@ -135,6 +137,8 @@ class _Listener:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+        with self._delivered_cond:
+            self._delivered_cond.notify_all()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive():
@@ -142,6 +146,23 @@ class _Listener:
 
     def initial_list_delivered(self) -> bool:
         return self._initial_delivered >= self._initial_added
+
+    def wait_initial_list(self, timeout: float) -> bool:
+        """Block until ``initial_list_delivered`` (woken by the consumer, no polling)."""
+        deadline = time.monotonic() + timeout
+        with self._delivered_cond:
+            while not self.initial_list_delivered():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopped:
+                    return False
+                self._delivered_cond.wait(remaining)
+        return True
+
+    def _initial_progress(self) -> None:
+        """After initial adds were delivered: wake waiters once all of them are."""
+        if self._initial_delivered >= self._initial_added:
+            with self._delivered_cond:
+                self._delivered_cond.notify_all()
 
     def should_resync(self, now: float) -> bool:
         return self.resync_period > 0 and now >= self.next_resync
@@ -186,6 +207,7 @@ class _Listener:
             finally:
                 if n[0] == _ADD and n[2]:
                     self._initial_delivered += 1
+                    self._initial_progress()
 
 
     def _deliver_initial(self, objs: list[Any]) -> None:
@@ -199,6 +221,7 @@ class _Listener:
                 log.exception("event handler raised", handler=repr(self.handler))
             finally:
                 self._initial_delivered += 1
+        self._initial_progress()
 
 
 class HandlerRegistration:
@@ -211,6 +234,14 @@ class HandlerRegistration:
 
     def has_synced(self) -> bool:
         return self._informer.has_synced() and self._listener.initial_list_delivered()
+
+    def wait_for_sync(self, timeout: float) -> bool:
+        """Block until ``has_synced``, woken by the informer and then by this handler's delivery
+        thread rather than polling; False on timeout."""
+        deadline = time.monotonic() + timeout
+        if not self._informer.wait_for_sync(timeout):
+            return False
+        return self._listener.wait_initial_list(max(0.0, deadline - time.monotonic()))
 
 
 class _Processor:

@@ -56,6 +56,8 @@ PANIC_TYPES: tuple[type[BaseException], ...] = (
 )
 
 RESULTS = ("success", "error", "requeue", "requeue_after")
+# How often a controller waiting for its caches checks whether it was told to stop.
+_SYNC_STOP_CHECK = 0.1
 
 
 class ControllerQueue(_HandlerQueue, Protocol):
@@ -185,11 +187,19 @@ class Controller:
             worker.join()
 
     def _wait_for_sync(self, sources: list[Source], stop: threading.Event) -> bool:
+        """Wait for every source, woken by the sources that can say when they synced (Kind);
+        waits are sliced so a stop is noticed within ``_SYNC_STOP_CHECK`` seconds."""
         deadline = time.monotonic() + self.cache_sync_timeout
-        while not all(s.has_synced() for s in sources):
-            if stop.is_set() or time.monotonic() >= deadline:
-                return False
-            stop.wait(0.01)
+        for source in sources:
+            wait = getattr(source, "wait_for_sync", None)
+            while not source.has_synced():
+                remaining = deadline - time.monotonic()
+                if stop.is_set() or remaining <= 0:
+                    return False
+                if callable(wait):
+                    wait(min(remaining, _SYNC_STOP_CHECK))
+                else:
+                    stop.wait(min(remaining, 0.01))
         return True
 
     # -- workers --------------------------------------------------------------------------------

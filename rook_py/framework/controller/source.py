@@ -11,6 +11,7 @@ that raises must not stop delivery for the next events, so errors are logged and
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -99,6 +100,19 @@ class Kind:
         self._started = True
         self._registration = self.informer.add_event_handler(
             _InformerAdapter(self.handler, self.predicates, queue, self.description))
+
+    def wait_for_sync(self, timeout: float) -> bool:
+        """Block until ``has_synced`` (woken by the informer and the handler's delivery thread
+        when the registration supports it; otherwise polled); False on timeout."""
+        deadline = time.monotonic() + timeout
+        wait = getattr(self._registration, "wait_for_sync", None)
+        if callable(wait):
+            return bool(wait(timeout))
+        while not self.has_synced():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def has_synced(self) -> bool:
         """The informer has listed, and this handler has received that initial list.

@@ -412,3 +412,46 @@ def test_shorter_period_after_start_is_rounded_up_to_the_running_one() -> None:
         reg = inf.add_event_handler(late, resync_period=0.01)
         assert reg._listener.resync_period == 0.05
         assert eventually(lambda: len(late.snapshot()) >= 2)
+
+
+def test_registration_wait_for_sync_blocks_until_this_handler_got_the_initial_list() -> None:
+    lw = FakeListerWatcher([cm("a", 1), cm("b", 1)], rv=10)
+    inf = informer(lw)
+    gate = threading.Event()
+    slow = Recorder(gate=gate)
+    reg = inf.add_event_handler(slow)
+    with Running(inf):
+        # The informer synced, but this handler is stuck on its first initial add.
+        assert not reg.wait_for_sync(0.05)
+        assert not reg.has_synced()
+        woke: list[bool] = []
+        waiter = threading.Thread(target=lambda: woke.append(reg.wait_for_sync(5)))
+        waiter.start()
+        gate.set()
+        waiter.join(5)
+        assert woke == [True]
+        assert reg.has_synced()
+        assert sorted(slow.snapshot()) == [("add", "a", True), ("add", "b", True)]
+
+
+def test_registration_wait_for_sync_of_a_late_handler_on_an_empty_cache() -> None:
+    inf = informer(FakeListerWatcher(rv=10))
+    with Running(inf):
+        reg = inf.add_event_handler(Recorder())
+        assert reg.wait_for_sync(5)
+
+
+def test_registration_wait_for_sync_returns_when_stopped() -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    inf = informer(lw)
+    gate = threading.Event()
+    reg = inf.add_event_handler(Recorder(gate=gate))
+    running = Running(inf).__enter__()
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(reg.wait_for_sync(30)))
+    waiter.start()
+    running.stop.set()
+    gate.set()
+    waiter.join(10)
+    running.thread.join(5)
+    assert not waiter.is_alive() and len(outcome) == 1
