@@ -180,7 +180,10 @@ OPERATOR_CLUSTER_RULES: list[JSON] = [
 OPERATOR_NAMESPACE_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
-    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "create", "update", "delete"]},
+    # A create names no object (RBAC cannot restrict it by name); the rest only touch our two.
+    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["create"]},
+    {"apiGroups": ["apps"], "resources": ["daemonsets"], "resourceNames": [DISCOVER_NAME, AGENT_NAME],
+     "verbs": ["get", "update", "delete"]},
 ]
 #: rook discover: reads and writes its node's ConfigMap in the operator's namespace.
 DISCOVER_NAMESPACE_RULES: list[JSON] = [

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -137,22 +138,112 @@ class NoReload:
         return []
 
 
-def granted(service_account: str) -> set[tuple[str, str, str]]:
-    """(apiGroup, resource[/subresource], verb) granted to the service account by common.yaml."""
+@dataclass(frozen=True)
+class Call:
+    """One API call as the RBAC authorizer sees it (upstream ``authorizer.Attributes``)."""
+
+    group: str     # "" is the core group (/api/v1)
+    resource: str  # resource[/subresource]
+    verb: str
+    name: str      # "" on a collection: create, an unpinned list/watch, deletecollection
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.resource}.{self.group or 'core'}" + (f" named {self.name!r}" if self.name else "")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One PolicyRule, matched as upstream ``RuleAllows`` matches a resource request
+    (kubernetes/kubernetes plugin/pkg/auth/authorizer/rbac/rbac.go, helpers in
+    pkg/apis/rbac/v1/evaluation_helpers.go): verb, group, resource (exact, ``*``, or ``*/sub``)
+    and, when the rule lists resourceNames, the request's name. A collection request has no name,
+    so resourceNames never allow a create or an unpinned list/watch/deletecollection."""
+
+    api_groups: frozenset[str]
+    resources: frozenset[str]
+    verbs: frozenset[str]
+    resource_names: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, doc: JSON) -> Rule:
+        return cls(*(frozenset(doc.get(f) or ()) for f in ("apiGroups", "resources", "verbs", "resourceNames")))
+
+    def allows(self, call: Call) -> bool:
+        subresource = call.resource.partition("/")[2]
+        return (("*" in self.verbs or call.verb in self.verbs)
+                and ("*" in self.api_groups or call.group in self.api_groups)
+                and any(r in ("*", call.resource) or (subresource and r == f"*/{subresource}")
+                        for r in self.resources)
+                and (not self.resource_names or call.name in self.resource_names))
+
+    def grants(self) -> Iterator[Rule]:
+        """The rule split into one rule per (group, resource, verb[, name]): each is a permission
+        that has to be used for the rule to be least-privilege."""
+        for group in sorted(self.api_groups):
+            for resource in sorted(self.resources):
+                for verb in sorted(self.verbs):
+                    for names in [frozenset({n}) for n in sorted(self.resource_names)] or [frozenset()]:
+                        yield Rule(frozenset({group}), frozenset({resource}), frozenset({verb}), names)
+
+    def __str__(self) -> str:
+        def join(values: frozenset[str]) -> str:
+            return ",".join(sorted(v or "core" for v in values))
+
+        names = f" resourceNames={sorted(self.resource_names)}" if self.resource_names else ""
+        return f"{join(self.verbs)} {join(self.resources)}.{join(self.api_groups)}{names}"
+
+
+def rules_for(service_account: str) -> list[Rule]:
+    """Every rule common.yaml binds to the service account (Role and ClusterRole alike)."""
     roles = {(d["kind"], d["metadata"]["name"]): d for d in docs("common.yaml") if d["kind"] in ("Role", "ClusterRole")}
-    out: set[tuple[str, str, str]] = set()
+    out: list[Rule] = []
     for d in docs("common.yaml"):
         if d["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
             continue
-        if not any(s["kind"] == "ServiceAccount" and s["name"] == service_account for s in d["subjects"]):
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == service_account and s.get("namespace") == NS
+                   for s in d["subjects"]):
             continue
-        role = roles[(d["roleRef"]["kind"], d["roleRef"]["name"])]
-        for rule in role["rules"]:
-            for group in rule["apiGroups"]:
-                for resource in rule["resources"]:
-                    for verb in rule["verbs"]:
-                        out.add((group, resource, verb))
+        out += [Rule.of(rule) for rule in roles[(d["roleRef"]["kind"], d["roleRef"]["name"])]["rules"]]
     return out
+
+
+def calls_by(envtest: Any, account: str) -> set[Call]:
+    """The calls the emulator answered for User-Agents starting with ``account``."""
+    return {Call(row["group"], row["resource"] + (f"/{row['subresource']}" if row["subresource"] else ""),
+                 row["verb"], row["name"])
+            for row in envtest.stats.snapshot(by_name=True) if row["userAgent"].startswith(account)}
+
+
+def assert_rbac_is_exact(service_account: str, calls: set[Call]) -> None:
+    """Every call is allowed by some rule, and every permission a rule spells out allowed some call."""
+    rules = rules_for(service_account)
+    assert rules, f"common.yaml binds no rules to {service_account}"
+    denied = sorted(str(c) for c in calls if not any(rule.allows(c) for rule in rules))
+    assert denied == [], f"{service_account}: calls common.yaml does not allow: {denied}"
+    unused = sorted({str(g) for rule in rules for g in rule.grants() if not any(g.allows(c) for c in calls)})
+    assert unused == [], f"{service_account}: granted but never used: {unused}"
+
+
+def test_rule_matching_follows_upstream_rbac() -> None:
+    named = Rule.of({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "list"],
+                     "resourceNames": ["lock"]})
+    assert named.allows(Call("coordination.k8s.io", "leases", "get", "lock"))
+    assert not named.allows(Call("coordination.k8s.io", "leases", "get", "other"))
+    # resourceNames never allow a request on the collection, which has no name
+    assert not named.allows(Call("coordination.k8s.io", "leases", "create", ""))
+    assert not named.allows(Call("coordination.k8s.io", "leases", "list", ""))
+    # ...but a list pinned to one name by a field selector carries that name (requestinfo.go)
+    assert named.allows(Call("coordination.k8s.io", "leases", "list", "lock"))
+    events = Rule.of({"apiGroups": [""], "resources": ["events"], "verbs": ["create"]})
+    assert events.allows(Call("", "events", "create", ""))
+    assert not events.allows(Call("events.k8s.io", "events", "create", ""))  # same resource, other group
+    assert not events.allows(Call("", "events/status", "create", ""))  # a subresource is its own resource
+    status = Rule.of({"apiGroups": ["*"], "resources": ["*/status"], "verbs": ["*"]})
+    assert status.allows(Call("apps", "deployments/status", "update", "d"))
+    assert not status.allows(Call("apps", "deployments", "update", "d"))
+    assert [str(g) for g in named.grants()] == [f"{v} leases.coordination.k8s.io resourceNames=['lock']"
+                                                for v in ("create", "get", "list")]
+    assert [str(g) for g in events.grants()] == ["create events.core"]
 
 
 @pytest.fixture
@@ -256,22 +347,7 @@ def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any, mo
     wait_for("daemonsets removed", lambda: not admin.list("apps/v1", "DaemonSet", NS)["items"])
     finish(stop, thread)
 
-    # Request stats name the resource without its group; "events" exists in two groups, so a
-    # call is allowed when a group serving that resource grants it.
-    groups: dict[str, set[str]] = {}
-    for served in envtest.server.local.resources():
-        groups.setdefault(served.resource, set()).add(served.group)
-    used: set[tuple[str, str]] = set()
-    for row in envtest.stats.snapshot():
-        if row["userAgent"].startswith(user_agent("chubaofs")):
-            resource = row["resource"] + (f"/{row['subresource']}" if row["subresource"] else "")
-            used.add((resource, row["verb"]))
-    allowed = granted("rook-chubaofs-operator")
-    denied = {(res, verb) for res, verb in used
-              if not any((g, res, verb) in allowed for g in groups[res.split("/")[0]])}
-    assert denied == set(), f"calls common.yaml does not allow: {sorted(denied)}"
-    unused = {(g, res, verb) for g, res, verb in allowed if (res, verb) not in used}
-    assert unused == set(), f"granted but never used: {sorted(unused)}"
+    assert_rbac_is_exact("rook-chubaofs-operator", calls_by(envtest, user_agent("chubaofs")))
 
 
 @pytest.mark.emulator_only
@@ -296,6 +372,4 @@ def test_rbac_of_the_node_daemons_is_exactly_what_they_use(envtest: Any, install
     agent.tick()
     assert set(agent.collector.known_disks()) == {"sda", "sdb"}
     for account in ("rook-discover", "rook-chubaofs-agent"):
-        used = {(row["resource"], row["verb"]) for row in envtest.stats.snapshot()
-                if row["userAgent"].startswith(account)}
-        assert {(res, verb) for _, res, verb in granted(account)} == used, account
+        assert_rbac_is_exact(account, calls_by(envtest, account))

@@ -145,8 +145,8 @@ def test_http_control_endpoints(server: APIServer, raw: Raw) -> None:
     assert _control(server, "faults/nonsense")[0] == 404
     code, stats = _control(server, "stats", method="GET")
     assert code == 200
-    assert {"userAgent": "raw-test", "verb": "create", "resource": "configmaps", "subresource": "", "code": 201,
-            "count": 1} in stats["items"]  # type: ignore[index]
+    assert {"userAgent": "raw-test", "verb": "create", "group": "", "resource": "configmaps", "subresource": "",
+            "code": 201, "count": 1} in stats["items"]  # type: ignore[index]
     assert _control(server, "stats/reset")[0] == 200
     assert _control(server, "stats", method="GET")[1] == {"items": []}
     assert Raw(server, token=None).request("POST", "/envtest/v1/faults/reset")[0] == 401

@@ -20,7 +20,7 @@ plane under /envtest/v1:
 * POST faults/latency       {"seconds", "verb"?, "resource"?}
 * POST faults/close-watches -> {"closed": n};  POST faults/compact -> {"resourceVersion": "N"}
 * POST faults/stall-watches {"seconds"?: none = until reset};  POST faults/reset
-* GET  stats -> {"items": [{userAgent, verb, resource, subresource, code, count}]};  POST stats/reset
+* GET  stats -> {"items": [{userAgent, verb, group, resource, subresource, code, count}]};  POST stats/reset
 * more prefixes through ``APIServer.register_control`` (the simulated kubelet's pods/... hooks).
 """
 
@@ -58,7 +58,7 @@ from .managedfields import manager_from_user_agent, validate_manager
 from .protobuf import ProtobufError, UnsupportedKind, decode_object
 from .registry import Registry, ServedResource
 from .registry.base import invalid_value
-from .stats import RequestStats
+from .stats import RequestStats, selector_name
 from .storage import Event, Store, dumps
 from .tls import serving_cert
 
@@ -227,8 +227,10 @@ class _Handler(BaseHTTPRequestHandler):
         info = self._info
         if info is not None and not self._recorded:
             self._recorded = True
+            # The name RBAC would see: the path's, or the one a list/watch pins by field selector.
+            name = info.name or (selector_name(urlsplit(self.path).query) if info.verb in ("list", "watch") else "")
             self.server.owner.stats.record(self.headers.get("User-Agent") or "", info.verb, info.sr.resource,
-                                           info.subresource, code)
+                                           info.subresource, code, group=info.sr.group, name=name)
 
     def _send_obj(self, code: int, obj: Any) -> None:
         if getattr(self, "_yaml", False):
