@@ -7,6 +7,12 @@ written for Go operators work unchanged. Providers register their own metrics on
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, cast
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -16,6 +22,9 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -27,28 +36,159 @@ _RECONCILE_BUCKETS = (
     1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 )
 
-# workqueue_* : labels name and controller both carry the queue's name, as controller-runtime sets them.
-WORKQUEUE_DEPTH = Gauge("workqueue_depth", "Current depth of workqueue",
-                        ["name", "controller"], registry=REGISTRY)
-WORKQUEUE_ADDS = Counter("workqueue_adds_total", "Total number of adds handled by workqueue",
-                         ["name", "controller"], registry=REGISTRY)
-WORKQUEUE_QUEUE_DURATION = Histogram(
-    "workqueue_queue_duration_seconds",
-    "How long in seconds an item stays in workqueue before being requested",
-    ["name", "controller"], buckets=_QUEUE_BUCKETS, registry=REGISTRY)
-WORKQUEUE_WORK_DURATION = Histogram(
-    "workqueue_work_duration_seconds", "How long in seconds processing an item from workqueue takes.",
-    ["name", "controller"], buckets=_QUEUE_BUCKETS, registry=REGISTRY)
-WORKQUEUE_UNFINISHED_WORK = Gauge(
-    "workqueue_unfinished_work_seconds",
-    "How many seconds of work has been done that is in progress and hasn't been observed by "
-    "work_duration.", ["name", "controller"], registry=REGISTRY)
-WORKQUEUE_LONGEST_RUNNING = Gauge(
-    "workqueue_longest_running_processor_seconds",
-    "How many seconds has the longest running processor for workqueue been running.",
-    ["name", "controller"], registry=REGISTRY)
-WORKQUEUE_RETRIES = Counter("workqueue_retries_total", "Total number of retries handled by workqueue",
-                            ["name", "controller"], registry=REGISTRY)
+# workqueue_* : labels name and controller both carry the queue's name, as controller-runtime sets
+# them. Collected from WorkqueueSeries (below) at scrape time rather than kept in prometheus_client
+# metric objects: those take a lock of their own on every update, and a queue updates its metrics
+# under its own lock already, several times per item.
+# Bucket bounds as the exposition's "le" label spells them (the untyped helper, typed once here).
+_le = cast(Callable[[float], str], floatToGoString)
+_WORKQUEUE_HELP = {
+    "depth": "Current depth of workqueue",
+    "adds": "Total number of adds handled by workqueue",
+    "queue_duration": "How long in seconds an item stays in workqueue before being requested",
+    "work_duration": "How long in seconds processing an item from workqueue takes.",
+    "unfinished": "How many seconds of work has been done that is in progress and hasn't been "
+                  "observed by work_duration.",
+    "longest": "How many seconds has the longest running processor for workqueue been running.",
+    "retries": "Total number of retries handled by workqueue",
+}
+
+
+class _Buckets:
+    """A histogram's per-bucket counts (not cumulative) and sum; updated by one writer at a time."""
+
+    __slots__ = ("bounds", "counts", "labels", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.labels = [_le(b) for b in (*bounds, float("inf"))]
+        self.counts = [0] * (len(bounds) + 1)   # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        # An observation equal to a bound belongs to that bucket (le: "less or equal").
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def merge(self, other: _Buckets) -> None:
+        for i, count in enumerate(other.counts):
+            self.counts[i] += count
+        self.total += other.total
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """(le, count) pairs as the exposition format wants them, ending with +Inf."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for label, count in zip(self.labels, self.counts, strict=True):
+            running += count
+            out.append((label, running))
+        return out
+
+
+class _Totals:
+    """The series of one queue name added up, at one scrape."""
+
+    def __init__(self) -> None:
+        self.adds = self.depth = self.retries = 0
+        self.queue_duration = _Buckets(_QUEUE_BUCKETS)
+        self.work_duration = _Buckets(_QUEUE_BUCKETS)
+        self.unfinished = self.longest = 0.0
+
+
+class WorkqueueSeries:
+    """One queue's ``workqueue_*`` values.
+
+    Invariant: every update happens with ``lock`` held (the owning queue's lock), and the
+    collector reads under the same lock, so a scrape never sees half an update. ``unfinished``
+    and ``longest`` are computed when scraped (client-go refreshes them from a 500 ms ticker).
+    """
+
+    __slots__ = (
+        "adds",
+        "depth",
+        "lock",
+        "longest",
+        "name",
+        "queue_duration",
+        "retries",
+        "unfinished",
+        "work_duration",
+    )
+
+    def __init__(self, name: str, lock: AbstractContextManager[Any],
+                 unfinished: Callable[[], float], longest: Callable[[], float]) -> None:
+        self.name, self.lock = name, lock
+        self.adds = self.depth = self.retries = 0
+        self.queue_duration = _Buckets(_QUEUE_BUCKETS)
+        self.work_duration = _Buckets(_QUEUE_BUCKETS)
+        self.unfinished, self.longest = unfinished, longest
+
+
+class _WorkqueueCollector:
+    """Exposes every queue's series. Queues sharing a name add up, as they would sharing one
+    labelled child of a prometheus_client metric."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._series: list[WorkqueueSeries] = []
+
+    def series(self, name: str, lock: AbstractContextManager[Any], unfinished: Callable[[], float],
+               longest: Callable[[], float]) -> WorkqueueSeries:
+        series = WorkqueueSeries(name, lock, unfinished, longest)
+        with self._lock:
+            self._series.append(series)
+        return series
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            all_series = list(self._series)
+        totals: dict[str, _Totals] = {}
+        for s in all_series:
+            t = totals.setdefault(s.name, _Totals())
+            with s.lock:
+                t.adds += s.adds
+                t.depth += s.depth
+                t.retries += s.retries
+                t.queue_duration.merge(s.queue_duration)
+                t.work_duration.merge(s.work_duration)
+            # Outside the queue's lock: these take it themselves.
+            t.unfinished += s.unfinished()
+            t.longest = max(t.longest, s.longest())
+        depth, adds, qdur, wdur, unfinished, longest, retries = self._families()
+        for name, t in sorted(totals.items()):
+            labels = [name, name]
+            adds.add_metric(labels, t.adds)
+            depth.add_metric(labels, t.depth)
+            retries.add_metric(labels, t.retries)
+            qdur.add_metric(labels, t.queue_duration.cumulative(), t.queue_duration.total)
+            wdur.add_metric(labels, t.work_duration.cumulative(), t.work_duration.total)
+            unfinished.add_metric(labels, t.unfinished)
+            longest.add_metric(labels, t.longest)
+        yield from (depth, adds, qdur, wdur, unfinished, longest, retries)
+
+    @staticmethod
+    def _families() -> tuple[Any, ...]:
+        labels = ["name", "controller"]
+        return (
+            GaugeMetricFamily("workqueue_depth", _WORKQUEUE_HELP["depth"], labels=labels),
+            CounterMetricFamily("workqueue_adds_total", _WORKQUEUE_HELP["adds"], labels=labels),
+            HistogramMetricFamily("workqueue_queue_duration_seconds", _WORKQUEUE_HELP["queue_duration"],
+                                  labels=labels),
+            HistogramMetricFamily("workqueue_work_duration_seconds", _WORKQUEUE_HELP["work_duration"],
+                                  labels=labels),
+            GaugeMetricFamily("workqueue_unfinished_work_seconds", _WORKQUEUE_HELP["unfinished"],
+                              labels=labels),
+            GaugeMetricFamily("workqueue_longest_running_processor_seconds", _WORKQUEUE_HELP["longest"],
+                              labels=labels),
+            CounterMetricFamily("workqueue_retries_total", _WORKQUEUE_HELP["retries"], labels=labels),
+        )
+
+
+WORKQUEUE = _WorkqueueCollector()
+REGISTRY.register(WORKQUEUE)
 
 # controller_runtime_* : result is one of success, error, requeue, requeue_after.
 RECONCILE_TOTAL = Counter("controller_runtime_reconcile_total",

@@ -30,46 +30,41 @@ Item = Hashable
 class QueueMetrics:
     """Per-queue bookkeeping behind the ``workqueue_*`` metrics (client-go's defaultQueueMetrics).
 
-    All methods are called with the owning queue's lock held, so the dicts need no lock of their
-    own; the two scrape-time gauges take that lock themselves.
+    All methods are called with the owning queue's lock held, so neither the dicts nor the
+    ``WorkqueueSeries`` need a lock of their own; the two scrape-time gauges take that lock
+    themselves (the collector calls them without it).
     """
 
     def __init__(self, name: str, clock: Clock, lock: threading.Condition) -> None:
         self._clock = clock
         self._lock = lock
-        # controller-runtime sets both labels to the queue's name.
-        self._depth = m.WORKQUEUE_DEPTH.labels(name, name)
-        self._adds = m.WORKQUEUE_ADDS.labels(name, name)
-        self._latency = m.WORKQUEUE_QUEUE_DURATION.labels(name, name)
-        self._work = m.WORKQUEUE_WORK_DURATION.labels(name, name)
-        self._retries = m.WORKQUEUE_RETRIES.labels(name, name)
+        self._series = m.WORKQUEUE.series(name, lock, self.unfinished_work, self.longest_running)
+        self._queue_duration = self._series.queue_duration
+        self._work_duration = self._series.work_duration
         self._add_times: dict[Item, float] = {}
         self._start_times: dict[Item, float] = {}
-        # client-go refreshes these two from a 500 ms ticker goroutine; computing them when
-        # Prometheus scrapes gives the same numbers without a thread per queue.
-        m.WORKQUEUE_UNFINISHED_WORK.labels(name, name).set_function(self.unfinished_work)
-        m.WORKQUEUE_LONGEST_RUNNING.labels(name, name).set_function(self.longest_running)
 
     def add(self, item: Item) -> None:
-        self._adds.inc()
-        self._depth.inc()
+        series = self._series
+        series.adds += 1
+        series.depth += 1
         self._add_times.setdefault(item, self._clock.now())
 
     def get(self, item: Item) -> None:
         now = self._clock.now()
-        self._depth.dec()
+        self._series.depth -= 1
         self._start_times[item] = now
         added = self._add_times.pop(item, None)
         if added is not None:
-            self._latency.observe(now - added)
+            self._queue_duration.observe(now - added)
 
     def done(self, item: Item) -> None:
         started = self._start_times.pop(item, None)
         if started is not None:
-            self._work.observe(self._clock.now() - started)
+            self._work_duration.observe(self._clock.now() - started)
 
     def retry(self) -> None:
-        self._retries.inc()
+        self._series.retries += 1
 
     def unfinished_work(self) -> float:
         with self._lock:

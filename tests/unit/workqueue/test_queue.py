@@ -232,3 +232,37 @@ def test_metrics_follow_add_get_done() -> None:
     assert _sample(name, "workqueue_work_duration_seconds", "_sum") == pytest.approx(2.0)
     assert _sample(name, "workqueue_unfinished_work_seconds") == 0.0
     assert _sample(name, "workqueue_longest_running_processor_seconds") == 0.0
+
+
+def test_duration_histogram_buckets_are_cumulative_with_le_inclusive() -> None:
+    clock = FakeClock()
+    name = "test-metrics-buckets"
+    q = Queue(name, clock=clock)
+    for delay in (0.001, 0.5, 20.0):   # 0.001 sits exactly on a bound: it belongs to le="0.001"
+        q.add("x")
+        clock.step(delay)
+        item, _ = q.get()
+        q.done(item)
+
+    def bucket(le: str) -> float:
+        return m.REGISTRY.get_sample_value("workqueue_queue_duration_seconds_bucket",
+                                           {"name": name, "controller": name, "le": le}) or 0.0
+
+    assert bucket("0.0001") == 0
+    assert bucket("0.001") == 1
+    assert bucket("1.0") == 2
+    assert bucket("100.0") == 3
+    assert bucket("+Inf") == 3
+    assert _sample(name, "workqueue_queue_duration_seconds", "_count") == 3
+    assert _sample(name, "workqueue_queue_duration_seconds", "_sum") == pytest.approx(20.501)
+
+
+def test_queues_sharing_a_name_add_up() -> None:
+    name = "test-metrics-shared-name"
+    adds0 = _sample(name, "workqueue_adds_total")
+    first, second = Queue(name), Queue(name)
+    first.add("a")
+    second.add("a")
+    second.add("b")
+    assert _sample(name, "workqueue_adds_total") == adds0 + 3
+    assert _sample(name, "workqueue_depth") == 3
