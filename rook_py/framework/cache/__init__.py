@@ -24,6 +24,7 @@ from rook_py.framework.cache.reader import (
     CacheNotStartedError,
     CacheReader,
     CacheSyncTimeoutError,
+    NamespaceOutOfScopeError,
     parse_label_selector,
 )
 from rook_py.framework.cache.reflector import Backoff, ClientListerWatcher, ListerWatcher, Reflector
@@ -60,6 +61,7 @@ __all__ = [
     "InformerKey",
     "ListerWatcher",
     "MutationDetector",
+    "NamespaceOutOfScopeError",
     "Reflector",
     "ResourceEventHandler",
     "ResourceEventHandlerFuncs",

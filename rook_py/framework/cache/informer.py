@@ -534,6 +534,12 @@ class SharedInformerFactory:
                 self._informers[key] = informer
             return informer
 
+    def scope_namespace(self, api_version: str, kind: str) -> str | None:
+        """The one namespace this factory's informers watch for the kind; None for all."""
+        if self.namespace and self._namespaced(api_version, kind):
+            return self.namespace
+        return None
+
     def _namespaced(self, api_version: str, kind: str) -> bool:
         """Cluster-scoped kinds ignore the factory's namespace; unknown kinds keep it."""
         resource_for = getattr(self.client, "resource_for", None)

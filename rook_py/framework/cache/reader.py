@@ -31,6 +31,12 @@ class CacheSyncTimeoutError(TimeoutError):
     """The informer for a kind did not finish its initial list in time."""
 
 
+class NamespaceOutOfScopeError(LookupError):
+    """A read of a namespace the cache does not watch. controller-runtime's cache refuses these
+    too ("unknown namespace for the cache"): answering "not found" would be a lie that makes a
+    reconciler create what already exists."""
+
+
 _REQUIREMENT = re.compile(
     r"""\s*(?:
         (?P<notexists>!\s*(?P<nk>[^\s,!=()]+))
@@ -94,14 +100,27 @@ class CacheReader:
                                         f"{self.sync_timeout} s")
         return informer
 
+    def _check_scope(self, api_version: str, kind: str, namespace: str | None) -> None:
+        scope = self.factory.scope_namespace(api_version, kind) if self.factory.namespace else None
+        if scope and namespace and namespace != scope:
+            raise NamespaceOutOfScopeError(
+                f"cannot read {kind}.{api_version} in namespace {namespace!r}: the cache watches "
+                f"only namespace {scope!r}; read it with the client instead")
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> JSON | None:
-        """The cached object, or None when the cache has no such object."""
+        """The cached object, or None when the cache has no such object.
+
+        Raises ``NamespaceOutOfScopeError`` for a namespace the cache does not watch."""
+        self._check_scope(api_version, kind, namespace)
         informer = self.informer_for(api_version, kind)
         return informer.indexer.get_by_key(f"{namespace}/{name}" if namespace else name)
 
     def list(self, api_version: str, kind: str, namespace: str | None = None,
              label_selector: str | None = None) -> list[JSON]:
-        """Cached objects of the kind, optionally in one namespace and matching a label selector."""
+        """Cached objects of the kind, optionally in one namespace and matching a label selector.
+
+        Raises ``NamespaceOutOfScopeError`` for a namespace the cache does not watch."""
+        self._check_scope(api_version, kind, namespace)
         matches = parse_label_selector(label_selector)
         informer = self.informer_for(api_version, kind)
         objs = (informer.indexer.by_index(NAMESPACE_INDEX, namespace) if namespace

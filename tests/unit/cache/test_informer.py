@@ -14,6 +14,7 @@ from rook_py.framework.cache import (
     CacheReader,
     CacheSyncTimeoutError,
     DeletedFinalStateUnknown,
+    NamespaceOutOfScopeError,
     ResourceEventHandlerFuncs,
     SharedIndexInformer,
     SharedInformerFactory,
@@ -324,6 +325,31 @@ def test_cache_reader_get_and_list() -> None:
         assert names(reader.list("v1", "ConfigMap", label_selector="app=x")) == ["a", "c"]
         assert names(reader.list("v1", "ConfigMap", "default", label_selector="app in (x, y),!tier")) == ["b"]
         assert len(f.informers()) == 1
+    finally:
+        stop.set()
+        f.join(5)
+
+
+def test_cache_reader_refuses_namespaces_outside_its_scope() -> None:
+    client = FakeClient()
+    lw = client.lw("ConfigMap", "default")
+    lw.objects[lw.key(cm("a", 1))] = cm("a", 1)
+    node_lw = client.lw("Node")
+    node_lw.objects["n1"] = cm("n1", 1, namespace=None)
+    f = factory(client, namespace="default")
+    reader = CacheReader(f, sync_timeout=5)
+    stop = threading.Event()
+    try:
+        f.start(stop)
+        assert reader.get("v1", "ConfigMap", "a", "default") is not None
+        assert [o["metadata"]["name"] for o in reader.list("v1", "ConfigMap")] == ["a"]
+        # Not "not found": the cache cannot know, so it says so.
+        with pytest.raises(NamespaceOutOfScopeError, match="watches only namespace 'default'"):
+            reader.get("v1", "ConfigMap", "a", "other")
+        with pytest.raises(NamespaceOutOfScopeError):
+            reader.list("v1", "ConfigMap", "other")
+        # Cluster-scoped kinds are outside any namespace scope.
+        assert reader.get("v1", "Node", "n1") is not None
     finally:
         stop.set()
         f.join(5)
