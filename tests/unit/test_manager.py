@@ -297,3 +297,13 @@ def test_operator_settings_map_to_manager_options() -> None:
     assert o.leader_election_id == "rook-demo-operator-lock" and o.leader_election_namespace == "rook-system"
     assert o.metrics_bind_address == "0" and o.identity == "pod-1"
     assert (o.lease_duration, o.renew_deadline, o.retry_period) == (15.0, 10.0, 2.0)
+
+
+def test_the_startup_heap_is_frozen_once_per_process(mocker: MockerFixture) -> None:
+    import rook_py.framework.manager as manager_module
+
+    freeze = mocker.patch.object(manager_module.gc, "freeze")
+    mocker.patch.object(manager_module, "_heap_frozen", threading.Event())
+    manager_module._freeze_startup_heap()
+    manager_module._freeze_startup_heap()
+    assert freeze.call_count == 1
