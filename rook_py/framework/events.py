@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from rook_py.framework.client.errors import ApiError, NotFound, TransportError
+from rook_py.framework.leaderelection import LeaderElectionLost
 from rook_py.framework.logging import get_logger
 from rook_py.framework.metrics import EVENTS_DROPPED
 
@@ -346,6 +347,11 @@ class EventBroadcaster:
             except ApiError as err:
                 log.warning("server rejected event; not retrying", reason=event.get("reason"),
                             error=str(err), code=err.status_code)
+                break
+            except LeaderElectionLost as err:
+                # The leader-election write fence refused it: this process is shutting down.
+                log.info("event not written: this process no longer holds the leader lease",
+                         reason=event.get("reason"), error=str(err))
                 break
             self.correlator.update_state(result.key, written)
             return written

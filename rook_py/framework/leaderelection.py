@@ -14,6 +14,24 @@ Protocol (leaderelection.go ``tryAcquireOrRenew``, resourcelock/leaselock.go):
   leader has stopped before anyone else may take over.
 * On a clean shutdown the leader releases the lease by writing an empty ``holderIdentity``, so a
   standby takes over at its next retry instead of waiting a whole lease duration.
+
+Write fencing (``WriteFence``). client-go's election does not fence (its package doc,
+staging/src/k8s.io/client-go/tools/leaderelection/doc.go, says so): a leader that is frozen past
+its lease (SIGSTOP, a long GC pause, a stalled VM) wakes up believing it leads, and its workers'
+queued writes go out before its renew loop notices. The fence closes that gap on the client side:
+every mutating request of the manager's client asks the fence first, as late as possible before
+the bytes leave (``Client.write_guard``), and the fence allows it only while the last successful
+acquire/renew was *sent* less than ``renew_deadline`` ago on the local monotonic clock. A standby
+starts its expiry countdown no earlier than it observes that write, and only takes over
+``lease_duration > renew_deadline`` later, so while the fence is open no standby can lead (with
+equal clock rates; the ``lease_duration - renew_deadline`` margin absorbs the request's flight
+time and rate skew). A frozen process's monotonic clock keeps running, so on resume the check
+fails at once. Once closed, the fence stays closed (leadership is lost for good, as after a failed
+renewal); the renew loop itself writes only while the fence is open, and release is attempted
+only then too. Reads are never fenced. What remains is inherent to a client-side fence: a request
+frozen *between* the check and the socket write still goes out on resume (at most one per
+thread); Kubernetes has no server-side fencing token, so such a write is caught only by the
+object's own preconditions (resourceVersion on updates, AlreadyExists on creates).
 """
 
 from __future__ import annotations
@@ -41,6 +59,89 @@ LEASE_API_VERSION = "coordination.k8s.io/v1"
 
 class LeaderElectionLost(RuntimeError):
     """This process lost (or could not keep) its lease; it must exit non-zero and restart."""
+
+
+class NotLeader(LeaderElectionLost):
+    """A mutating request was refused *before it was sent*: this process can no longer be sure it
+    holds the lease (see ``WriteFence``). Not an ``ApiError``: the server never saw the request.
+    A controller stops on it instead of retrying (another process leads now)."""
+
+
+class WriteFence:
+    """Decides whether this process may still send mutating requests. Thread-safe.
+
+    States: *open* (never led, or released the lease after leader-only work drained: writes pass,
+    as without election), *leading* (writes pass while ``clock() - renewed_at < renew_deadline``,
+    where ``renewed_at`` is when the last successful acquire/renew was sent), *lost* (latched:
+    every write is refused from then on). ``on_lost(reason)`` runs once, on the thread that closed
+    the fence. ``clock`` must be the elector's clock.
+    """
+
+    OPEN, LEADING, LOST = "open", "leading", "lost"
+
+    def __init__(self, renew_deadline: float, *, clock: Callable[[], float] = time.monotonic,
+                 on_lost: Callable[[str], None] | None = None, name: str = "") -> None:
+        if renew_deadline <= 0:
+            raise ValueError("renew_deadline must be greater than zero")
+        self.renew_deadline = renew_deadline
+        self.name = name
+        self._clock = clock
+        self._on_lost = on_lost
+        self._lock = threading.Lock()
+        self._renewed_at = 0.0
+        self._state = self.OPEN
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def renewed(self, sent_at: float) -> None:
+        """A write of our record, sent at ``sent_at`` (elector clock), succeeded. No-op once lost."""
+        with self._lock:
+            if self._state == self.LOST:
+                return
+            # Order matters for the lock-free reader in ``check``: the time first, then the state.
+            self._renewed_at = sent_at
+            self._state = self.LEADING
+
+    def released(self) -> None:
+        """We gave the lease up cleanly (nothing leader-only runs any more): open again."""
+        with self._lock:
+            if self._state == self.LEADING:
+                self._state = self.OPEN
+
+    def holds(self) -> bool:
+        """True while leading and the last renewal was sent less than ``renew_deadline`` ago."""
+        return (self._state == self.LEADING
+                and self._clock() - self._renewed_at < self.renew_deadline)
+
+    def lose(self, reason: str) -> None:
+        """Close the fence for good (idempotent); the first call runs ``on_lost``."""
+        with self._lock:
+            if self._state == self.LOST:
+                return
+            self._state = self.LOST
+        log.error("write fence closed; this process no longer leads", lease=self.name, reason=reason)
+        if self._on_lost is not None:
+            self._on_lost(reason)
+
+    def check(self, method: str, path: str) -> None:
+        """The client's ``write_guard``: return to let the write go, raise ``NotLeader`` if not.
+
+        Runs before every mutating request (and before each retry of one), so the common case
+        reads two attributes without taking the lock.
+        """
+        state = self._state
+        if state == self.OPEN:
+            return
+        if state == self.LEADING:
+            age = self._clock() - self._renewed_at
+            if age < self.renew_deadline:
+                return
+            self.lose(f"last successful renewal was {age:.3f}s ago (renew deadline "
+                      f"{self.renew_deadline}s)")
+        raise NotLeader(f"refusing {method} {path}: this process can no longer be sure it holds "
+                        f"lease {self.name!r}")
 
 
 def format_micro_time(t: datetime) -> str:
@@ -168,7 +269,10 @@ class LeaderElector:
         name: str = "",
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fence: WriteFence | None = None,
     ) -> None:
+        """``fence`` (default: a new one over ``renew_deadline`` and ``clock``) is told of every
+        successful acquire/renew; pass one that shares ``clock`` and ``renew_deadline``."""
         validate_timing(lease_duration, renew_deadline, retry_period)
         self.lock = lock
         self.lease_duration = lease_duration
@@ -179,6 +283,7 @@ class LeaderElector:
         self.name = name or lock.name
         self._clock = clock
         self._wall = wall_clock
+        self.fence = fence or WriteFence(renew_deadline, clock=clock, name=self.name)
         self._observed = LeaderElectionRecord()
         self._observed_raw: JSON | None = None
         self._observed_time = 0.0
@@ -204,7 +309,11 @@ class LeaderElector:
     # -- protocol --------------------------------------------------------------------------------
 
     def try_acquire_or_renew(self) -> bool:
-        """One attempt; True when this candidate holds the lease afterwards. Never raises ApiError."""
+        """One attempt; True when this candidate holds the lease afterwards. Never raises ApiError
+        (nor ``NotLeader``: a write the fence refused is a failed attempt)."""
+        # Taken before any request: the fence counts from when our write was *sent*, which is no
+        # later than when any standby can observe it (and restart its expiry countdown).
+        sent_at = self._clock()
         now_wall = self._wall()
         desired = LeaderElectionRecord(
             holder_identity=self.lock.identity,
@@ -220,7 +329,10 @@ class LeaderElector:
                 self.lock.update(renewed)
                 self._set_observed(renewed)
                 self._observed_raw = renewed.to_lease_spec()
+                self.fence.renewed(sent_at)
                 return True
+            except NotLeader:
+                return False
             except ApiError as err:
                 log.info("optimistic lease renewal failed; re-reading", lease=self.lock.describe(),
                          error=str(err))
@@ -229,11 +341,14 @@ class LeaderElector:
         except NotFound:
             try:
                 self.lock.create(desired)
+            except NotLeader:
+                return False
             except ApiError as err:
                 log.info("creating lease failed", lease=self.lock.describe(), error=str(err))
                 return False
             self._set_observed(desired)
             self._observed_raw = desired.to_lease_spec()
+            self.fence.renewed(sent_at)
             return True
         except ApiError as err:
             log.warning("reading lease failed", lease=self.lock.describe(), error=str(err))
@@ -252,27 +367,41 @@ class LeaderElector:
                                           now_wall, now_wall, old.leader_transitions + 1)
         try:
             self.lock.update(record)
+        except NotLeader:
+            return False
         except ApiError as err:
             log.info("updating lease failed", lease=self.lock.describe(), error=str(err))
             return False
         self._set_observed(record)
         self._observed_raw = record.to_lease_spec()
+        self.fence.renewed(sent_at)
         return True
 
     def release(self) -> bool:
-        """Give the lease up (empty holder) if we hold it; True when nothing is left to release."""
+        """Give the lease up (empty holder) if we hold it; True when nothing is left to release.
+
+        As client-go's ``release`` (leaderelection.go), only a leader releases; beyond that, only
+        while our own fence is still open: past ``renew_deadline`` another candidate may already
+        lead, and although our PUT would then fail on its stale resourceVersion, a process that is
+        not sure it leads sends no write at all. False when the lease was not released.
+        """
         if not self.is_leader():
             return True
+        if not self.fence.holds():
+            log.warning("not releasing lease: it may already have passed to another candidate",
+                        lease=self.lock.describe())
+            return False
         now_wall = self._wall()
         record = LeaderElectionRecord(holder_identity="", lease_duration_seconds=1,
                                       acquire_time=now_wall, renew_time=now_wall,
                                       leader_transitions=self._observed.leader_transitions)
         try:
             self.lock.update(record)
-        except ApiError as err:
+        except (ApiError, NotLeader) as err:
             log.error("failed to release lease", lease=self.lock.describe(), error=str(err))
             return False
         self._set_observed(record)
+        self.fence.released()
         log.info("released lease", lease=self.lock.describe())
         return True
 
@@ -297,20 +426,28 @@ class LeaderElector:
             stop.wait(self.retry_period * (1 + random.random() * JITTER_FACTOR))
         return False
 
+    def _renew_once(self) -> bool:
+        """One renewal, attempted only while the fence is open: once this process cannot be sure
+        it still leads (e.g. it just woke from a freeze), it sends no lease write either."""
+        return self.fence.holds() and self.try_acquire_or_renew() and self.fence.holds()
+
     def _renew(self, stop: threading.Event) -> None:
-        """Renew every retry_period; give up when renewal keeps failing for renew_deadline."""
+        """Renew every retry_period; give up when renewal keeps failing for renew_deadline, or at
+        once when the fence has closed (leadership is then lost for good)."""
         while not stop.wait(self.retry_period):
             deadline = self._clock() + self.renew_deadline
-            renewed = self.try_acquire_or_renew()
+            renewed = self._renew_once()
             # wait.PollUntilContextTimeout: retry every retry_period until renew_deadline passes.
-            while not renewed and not stop.is_set() and self._clock() + self.retry_period < deadline:
+            while (not renewed and not stop.is_set() and self.fence.holds()
+                   and self._clock() + self.retry_period < deadline):
                 stop.wait(self.retry_period)
-                renewed = self.try_acquire_or_renew()
+                renewed = self._renew_once()
             self._report_transition()
             if not renewed:
                 self._status.set(0)
                 if not stop.is_set():
                     log.error("failed to renew lease; leadership lost", lease=self.lock.describe())
+                    self.fence.lose("failed to renew the lease within renew_deadline")
                 return
 
     def run(self, stop: threading.Event) -> None:

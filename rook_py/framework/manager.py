@@ -18,6 +18,12 @@ and runnable_group.go:
 ``start`` raises ``LeaderElectionLost`` after losing the lease, the runnable's exception when one
 failed, and ``GracefulShutdownTimeout`` when in-flight work did not finish in time, so the
 process exits non-zero in each of those cases.
+
+Write fencing: with leader election on, ``start`` installs the elector's ``WriteFence`` as the
+client's ``write_guard``, so no mutating request leaves this process once it can no longer be sure
+it holds the lease (e.g. after being frozen past it); a refused write raises ``NotLeader`` in the
+caller, controllers stop on it, and the manager shuts down and raises ``LeaderElectionLost``. The
+fence stays installed after ``start`` returns: open again only after a clean, drained release.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from rook_py.framework.leaderelection import (
     LeaderElectionLost,
     LeaderElector,
     LeaseLock,
+    WriteFence,
     validate_timing,
 )
 from rook_py.framework.logging import get_logger
@@ -169,6 +176,7 @@ class Manager:
         self._cache_stop = threading.Event()
         self._servers: list[HTTPServer] = []
         self._elector: LeaderElector | None = None
+        self.fence: WriteFence | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.health_address: tuple[str, int] | None = None
         self.elected = threading.Event()
@@ -210,7 +218,8 @@ class Manager:
         self._launch(runnable, leader)
 
     def is_leader(self) -> bool:
-        return self._leading
+        """Leader-only runnables run and, with leader election, the write fence still holds."""
+        return self._leading and (self.fence is None or self.fence.holds())
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -251,6 +260,30 @@ class Manager:
             log.error("leader election lost", identity=self.identity)
             self._lost.set()
             self._wake.set()
+
+    def _on_fence_lost(self, reason: str) -> None:
+        """The write fence closed (on whichever thread noticed): leadership is over, shut down.
+
+        As ``_on_stopped_leading``, a loss during a shutdown already under way is not an error."""
+        with self._lock:
+            was_leading, stopping = self._leading, self._stopping
+        if was_leading and not stopping:
+            log.error("leader election lost: writes are fenced", identity=self.identity, reason=reason)
+            self._lost.set()
+            self._wake.set()
+
+    def _install_fence(self, fence: WriteFence) -> None:
+        """Make ``fence.check`` the client's ``write_guard`` (a client without the hook, e.g. a
+        test fake, is left unfenced). Two fences on one client would let one manager's lease
+        block another's writes, so a client that already has a guard is refused."""
+        if not hasattr(self.client, "write_guard"):
+            log.warning("client has no write_guard hook; writes are not fenced by leader election",
+                        client=type(self.client).__name__)
+            return
+        if self.client.write_guard is not None:
+            raise RuntimeError("the client already has a write_guard (another manager's?); give "
+                               "each leader-elected manager its own Client")
+        self.client.write_guard = fence.check
 
     def _leader_election_namespace(self) -> str:
         ns = (self.options.leader_election_namespace or _in_cluster_namespace()
@@ -315,9 +348,12 @@ class Manager:
         opts = self.options
         lock = LeaseLock(self.client, self._leader_election_namespace(), opts.leader_election_id,
                          self.identity)
+        self.fence = WriteFence(opts.renew_deadline, on_lost=self._on_fence_lost,
+                                name=opts.leader_election_id)
+        self._install_fence(self.fence)
         self._elector = LeaderElector(
             lock, lease_duration=opts.lease_duration, renew_deadline=opts.renew_deadline,
-            retry_period=opts.retry_period, name=opts.leader_election_id,
+            retry_period=opts.retry_period, name=opts.leader_election_id, fence=self.fence,
             callbacks=LeaderCallbacks(on_started_leading=self._start_leader_runnables,
                                       on_stopped_leading=self._on_stopped_leading))
         self._elector_stop = threading.Event()

@@ -14,6 +14,7 @@ from rook_py.framework.events import (
     TokenBucket,
     object_reference,
 )
+from rook_py.framework.leaderelection import NotLeader
 from tests.unit.controller.fakes import FakeObjectClient, unreachable
 
 
@@ -182,3 +183,12 @@ def test_background_writer_and_shutdown_flushes() -> None:
 def test_object_reference_passthrough() -> None:
     assert object_reference({"kind": "Pod", "name": "p", "namespace": "", "uid": "u"}) == {
         "kind": "Pod", "name": "p", "uid": "u"}
+
+
+def test_a_fenced_write_drops_the_event_without_retrying() -> None:
+    _, client, b = setup()
+    client.fail_next = [NotLeader("lease lost")]
+    before = EVENTS_DROPPED.labels("write_failed")._value.get()
+    assert record(b, pod(), "A", "m") is None
+    assert [c[0] for c in client.calls] == ["create"]
+    assert EVENTS_DROPPED.labels("write_failed")._value.get() - before == 1

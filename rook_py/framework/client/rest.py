@@ -58,6 +58,8 @@ DEFAULT_WATCH_TIMEOUT = 300
 _WATCH_READ_GRACE = 30.0
 _MIN_POOL_SIZE = 16
 _JSON_CT = "application/json"
+# Methods that never change state on the API server; every other one passes the write guard.
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 
 
 def _dumps(body: Any) -> bytes:
@@ -90,7 +92,16 @@ def _selector_query(label_selector: str | None, field_selector: str | None) -> d
 
 
 class Client:
-    """Thread-safe dynamic client; one per process identity, shared by all workers."""
+    """Thread-safe dynamic client; one per process identity, shared by all workers.
+
+    ``write_guard``, when set, is called as ``write_guard(method, path)`` right before each
+    attempt of a mutating request (anything but GET/HEAD/OPTIONS, including retries) goes on the
+    wire; it raises to refuse the request, and that exception reaches the caller unchanged. The
+    Manager installs its leader-election write fence here (see ``leaderelection.WriteFence``).
+    """
+
+    #: see the class docstring; a class-level default keeps an unguarded client at one attribute load
+    write_guard: Callable[[str, str], None] | None = None
 
     def __init__(self, config: RestConfig, *, qps: float | None = None, burst: int = 10,
                  timeout: float = 30.0, user_agent: str | None = None, max_retries: int = 10,
@@ -202,6 +213,10 @@ class Client:
             if self._limiter is not None:
                 self._limiter.accept()
             headers = self._headers(content_type if payload is not None else None)
+            guard = self.write_guard
+            if guard is not None and method not in _SAFE_METHODS:
+                # As late as possible: nothing of ours runs between this check and the send.
+                guard(method, path)
             started = time.perf_counter()
             try:
                 resp = self._pool.request(method, url, body=payload, headers=headers,

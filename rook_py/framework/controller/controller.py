@@ -17,8 +17,15 @@ Semantics follow controller-runtime pkg/internal/controller/controller.go (``Sta
   ``Result(requeue_after=s)``  ``forget`` + ``add_after``   ``requeue_after``
   ``Result(requeue=True)``     ``add_rate_limited``         ``requeue``
   ``TerminalError``            nothing (no retry)           ``error`` (+ terminal errors)
+  ``LeaderElectionLost``       nothing; workers stop        not counted
   any other exception          ``add_rate_limited``         ``error``
   ===========================  ==========================  ================================
+
+* ``LeaderElectionLost`` (in practice ``NotLeader``: the manager's write fence refused a write
+  because this process may no longer hold the lease), raised directly or as the cause of the
+  reconciler's own exception, is not a reconcile failure: retrying cannot succeed and another
+  process now owns the work. The controller stops taking keys (the queue is shut down, the key
+  is not requeued) and waits for the manager, which is already shutting down, to stop it.
 
 * a worker never dies: every exception from the reconciler is caught, logged with its
   traceback, counted and retried. Python has no panics; the closest analogue of a Go panic is
@@ -45,6 +52,7 @@ from rook_py.framework import metrics
 from rook_py.framework.controller.handler import Queue as _HandlerQueue
 from rook_py.framework.controller.reconcile import Reconciler, Request, Result, TerminalError
 from rook_py.framework.controller.source import Source
+from rook_py.framework.leaderelection import LeaderElectionLost
 from rook_py.framework.logging import get_logger
 
 log = get_logger(__name__)
@@ -83,6 +91,19 @@ def default_queue(name: str) -> ControllerQueue:
     from rook_py.framework.workqueue import RateLimitingQueue, default_controller_rate_limiter
 
     return RateLimitingQueue(default_controller_rate_limiter(), name)
+
+
+def _lost_leadership(err: BaseException) -> bool:
+    """``err`` is, or was caused by, a LeaderElectionLost (e.g. a fenced write wrapped by the
+    reconciler in its own error type). The chain walk is bounded against cycles."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, LeaderElectionLost):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _reconcile_id() -> str:
@@ -250,6 +271,9 @@ class Controller:
             log.exception("reconciler error (terminal, not requeued)")
             return
         except Exception as err:
+            if _lost_leadership(err):
+                self._stop_after_lost_leadership(err)
+                return
             if isinstance(err, PANIC_TYPES):
                 self._panics.inc()
                 log.exception("observed an unexpected exception in the reconciler (a bug?); requeuing")
@@ -278,6 +302,16 @@ class Controller:
         else:
             self.queue.forget(req)
             self._totals["success"].inc()
+
+    def _stop_after_lost_leadership(self, err: BaseException) -> None:
+        """Stop intake on every worker: keys left in the queue belong to the next leader, which
+        lists everything again. ``start`` keeps waiting for ``stop`` (the manager sets it)."""
+        first = not self._stopping.is_set()
+        self._stopping.set()
+        self.queue.shut_down()
+        if first:
+            log.warning("write refused: this process no longer holds the leader lease; "
+                        "controller stops reconciling", error=str(err))
 
     def __repr__(self) -> str:
         return f"Controller({self.name!r}, workers={self.max_concurrent_reconciles})"
