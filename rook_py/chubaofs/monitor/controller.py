@@ -10,8 +10,10 @@ Read it top to bottom like kubernetes/sample-controller's syncHandler:
    an Event and changes nothing else (the status still records the generation as processed and
    reports the running stack's health, read from the cache);
 5. per component, in install order (Consul, Alertmanager, Prometheus, Grafana): remove it when
-   disabled (PVCs stay), otherwise apply config, Services and the workload, deliver config
-   changes by hot reload, refuse data-loss storage changes, and prune what is no longer wanted;
+   disabled (PVCs stay; it reports disabled once its workload and Services are gone), otherwise
+   apply config, Services and the workload, deliver config changes by hot reload, expand
+   volumes (then recreate the StatefulSet around its running pods), refuse data-loss storage
+   changes, and prune what is no longer wanted;
 6. write the status last, through the status subresource, only when it changed.
 
 Writes happen only for differences (``objects.apply``), so a steady-state pass makes none.
@@ -28,7 +30,7 @@ from typing import Any
 
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.defaults import with_defaults
-from rook_py.chubaofs.api.validation import parse_quantity, secret_value, validate
+from rook_py.chubaofs.api.validation import secret_value, validate
 from rook_py.chubaofs.monitor import alertmanager, common, consul, grafana, prometheus
 from rook_py.chubaofs.monitor.common import MonitorContext
 from rook_py.chubaofs.monitor.reload import DEFAULT_SETTLE_SECONDS, ConfigDelivery, HttpReloader, Reloader
@@ -37,11 +39,13 @@ from rook_py.chubaofs.monitor.status import (
     awaiting_removal,
     compute_status,
     disabled_status,
+    disabling_status,
+    recreating,
     workload_status,
 )
-from rook_py.chubaofs.monitor.storage import plan_storage
+from rook_py.chubaofs.monitor.storage import StoragePlan, claims_to_expand, plan_storage
 from rook_py.framework import objects
-from rook_py.framework.client.errors import AlreadyExists, ApiError, NotFound
+from rook_py.framework.client.errors import AlreadyExists, ApiError, Conflict, Forbidden, Invalid, NotFound
 from rook_py.framework.controller import Request, Result
 from rook_py.framework.logging import get_logger
 
@@ -55,6 +59,9 @@ MANAGED_KINDS: tuple[tuple[str, str], ...] = (
     ("networking.k8s.io/v1", "Ingress"), ("v1", "Service"), ("v1", "ConfigMap"), ("v1", "Secret"),
 )
 WORKLOAD_KINDS = ("StatefulSet", "Deployment")
+# What runs a component or routes traffic to it: a disabled component is not "disabled" while
+# any of these still exists. ConfigMaps and Secrets going a moment later serve nobody.
+SERVING_KINDS = (*WORKLOAD_KINDS, "Service", "Ingress")
 # Owned names derive from the monitor's name. The tightest limit: a StatefulSet pod's
 # controller-revision-hash label "<name>-alertmanager-<10-char hash>" must fit in 63 characters.
 MAX_NAME_LENGTH = 39
@@ -92,6 +99,22 @@ class Plan:
         return next(o for o in self.objects if o["kind"] in WORKLOAD_KINDS)
 
 
+@dataclass
+class WorkloadState:
+    """What one pass made of a component's workload.
+
+    ``live`` is the workload as applied, ``None`` while it is absent or being replaced;
+    ``waiting_on`` names replaced workloads that still exist; ``recreating`` says the
+    StatefulSet was deleted with its pods orphaned and is being created again (grown volume
+    templates). Either of the last two holds the component not ready and asks for a requeue.
+    """
+
+    live: JSON | None
+    requeue: float | None = None
+    waiting_on: list[str] = field(default_factory=list)
+    recreating: bool = False
+
+
 def _key(obj: JSON) -> tuple[str, str]:
     return obj["kind"], obj["metadata"]["name"]
 
@@ -117,6 +140,11 @@ class MonitorReconciler:
         self._cleanup_attempts = cleanup_attempts
         self._cleanup_backoff = cleanup_backoff
         self._cleanup_failures: dict[str, int] = {}
+        # Component key -> the StatefulSet this operator deleted with Orphan propagation to
+        # recreate it, until the new one exists. While it is absent, its config-delivery
+        # annotations are the running (orphaned) pods' truth; without them the new pod template
+        # could differ from theirs and roll them. Lost on an operator restart (see _forget).
+        self._orphaned: dict[str, JSON] = {}
         self._lock = threading.Lock()
 
     # --- the loop --------------------------------------------------------------------------------
@@ -124,7 +152,7 @@ class MonitorReconciler:
     def reconcile(self, request: Request) -> Result | None:
         monitor = self._reader.get(t.API_VERSION, t.KIND, request.name, request.namespace)
         if monitor is None:
-            self._delivery.forget(f"{request.namespace}/{request.name}/")
+            self._forget(f"{request.namespace}/{request.name}/")
             return None
         if monitor["metadata"].get("deletionTimestamp"):
             return self._finalize(monitor)
@@ -245,14 +273,7 @@ class MonitorReconciler:
     def _reconcile_component(self, ctx: MonitorContext, component: str, rendered: Rendered,
                              owned: dict[str, list[JSON]], outcome: Outcome) -> float | None:
         if not ctx.enabled(component):
-            self._prune(ctx, owned.get(component, []), keep=set())
-            external = ctx.component(component).get("externalAddress")
-            if external:
-                outcome.components[component] = disabled_status(f"using the external Consul at {external}")
-                outcome.endpoints[component] = f"http://{external}"
-            else:
-                outcome.components[component] = disabled_status("disabled")
-            return None
+            return self._disable(ctx, component, owned.get(component, []), outcome)
 
         plan = self._plan(ctx, component, rendered)
         for obj in plan.create_only:
@@ -262,32 +283,73 @@ class MonitorReconciler:
             if obj is not workload:
                 self._apply(ctx, obj)
 
-        requeue, live, leftovers = self._reconcile_workload(ctx, component, plan, outcome)
+        state = self._reconcile_workload(ctx, component, plan, outcome)
+        requeue = state.requeue
         keep = {_key(o) for o in (*plan.objects, *plan.create_only)}
         self._prune(ctx, owned.get(component, []), keep=keep)
         # A workload of the component under another kind or name (Grafana's Deployment after
         # storage was added) is being replaced: just pruned, or already terminating. The cache
         # listed it at the start of this pass, so it may still exist; hold readiness until a
         # later pass no longer sees it.
-        leftovers += [_describe(o) for o in owned.get(component, [])
-                      if o["kind"] in WORKLOAD_KINDS and _key(o) != _key(plan.workload)]
-        outcome.components[component] = awaiting_removal(
-            workload_status(live, str(ctx.component(component)["image"])), leftovers)
-        if leftovers:
+        leftovers = state.waiting_on + [
+            _describe(o) for o in owned.get(component, [])
+            if o["kind"] in WORKLOAD_KINDS and _key(o) != _key(plan.workload)]
+        report = awaiting_removal(workload_status(state.live, str(ctx.component(component)["image"])),
+                                  leftovers)
+        if state.recreating:
+            report = recreating(report, _describe(plan.workload))
+        outcome.components[component] = report
+        if leftovers or state.recreating:
+            outcome.transitions.add(component)
             requeue = min(requeue, REPLACE_POLL_SECONDS) if requeue is not None else REPLACE_POLL_SECONDS
         if plan.endpoint:
             outcome.endpoints[component] = plan.endpoint
         return requeue
 
+    def _disable(self, ctx: MonitorContext, component: str, owned: list[JSON],
+                 outcome: Outcome) -> float | None:
+        """Remove a disabled component (its PVCs stay: they are not owned objects) and report it
+        disabled only once nothing of it runs or routes traffic any more.
+
+        ``owned`` is the cache's view at the start of the pass, so what this pass deletes is
+        still listed: the first pass after disabling always reports "Disabling", and the owned
+        objects' delete events (or the requeue, should an event be missed or coalesced) bring
+        the pass that sees them gone.
+        """
+        self._prune(ctx, owned, keep=set())
+        lingering = [_describe(o) for o in sorted(owned, key=lambda o: _kind_order(o["kind"]))
+                     if o["kind"] in SERVING_KINDS]
+        external = ctx.component(component).get("externalAddress")
+        if external:
+            outcome.endpoints[component] = f"http://{external}"
+        if lingering:
+            outcome.components[component] = disabling_status(lingering)
+            outcome.transitions.add(component)
+            return REPLACE_POLL_SECONDS
+        outcome.components[component] = disabled_status(
+            f"using the external Consul at {external}" if external else "disabled")
+        return None
+
     def _reconcile_workload(self, ctx: MonitorContext, component: str, plan: Plan,
-                            outcome: Outcome) -> tuple[float | None, JSON | None, list[str]]:
-        """Apply the workload; returns (requeue, the live workload or None, what it waits on)."""
+                            outcome: Outcome) -> WorkloadState:
+        """Apply the workload, expanding volumes and recreating a StatefulSet as needed."""
         desired = plan.workload
+        key = self._key_of(ctx, component)
         live = self._reader.get(desired["apiVersion"], desired["kind"], desired["metadata"]["name"],
                                 ctx.namespace)
+        with self._lock:
+            orphaned = self._orphaned.get(key)
+        if orphaned is not None and live is not None and _uid(live) != _uid(orphaned):
+            with self._lock:  # recreated: the new set owns the pods now
+                self._orphaned.pop(key, None)
+            orphaned = None
+        if orphaned is not None and live is not None:
+            # The set this operator deleted to recreate, still in the cache (terminating, or the
+            # delete event not seen yet): wait for it to go, never delete it twice.
+            return WorkloadState(None, REPLACE_POLL_SECONDS, recreating=True)
         if live is not None and live["metadata"].get("deletionTimestamp"):
-            # Being recreated; wait for it to go.
-            return REPLACE_POLL_SECONDS, None, [_describe(desired)]
+            # Being deleted (recreated); wait for it to go.
+            return WorkloadState(None, REPLACE_POLL_SECONDS, [_describe(desired)])
         requeue: float | None = None
         if live is not None and desired["kind"] == "StatefulSet":
             storage = plan_storage(component, live, desired)
@@ -296,18 +358,23 @@ class MonitorReconciler:
             if storage.recreate:
                 self._delete(ctx, live, why="to add persistent storage (volume templates are "
                                             "immutable)")
-                return REPLACE_POLL_SECONDS, None, [_describe(desired)]
-            # Volume templates are immutable: always keep the live ones.
+                return WorkloadState(None, REPLACE_POLL_SECONDS, [_describe(desired)])
+            if storage.recreate_after_expansion and self._expand_claims(ctx, component, live,
+                                                                        storage, outcome):
+                self._orphan_for_recreation(ctx, key, live)
+                return WorkloadState(None, REPLACE_POLL_SECONDS, recreating=True)
+            # Volume templates are immutable: otherwise keep the live ones (an expansion that
+            # was rejected is refused above and waits for the user).
             live_templates = live["spec"].get("volumeClaimTemplates")
             if live_templates is not None:
                 desired["spec"]["volumeClaimTemplates"] = copy.deepcopy(live_templates)
             else:
                 desired["spec"].pop("volumeClaimTemplates", None)
-            for template, size in storage.grow.items():
-                self._expand_claims(ctx, component, live, template, size, outcome)
         if plan.reload_hash is not None:
-            delivery = self._delivery.deliver(self._key_of(ctx, component), live, plan.reload_hash,
-                                              plan.reload_urls)
+            # Between the orphaning delete and the create, the deleted set stands for the pods
+            # that still run: it carries what they loaded and their template's config hash.
+            basis = live if live is not None else orphaned
+            delivery = self._delivery.deliver(key, basis, plan.reload_hash, plan.reload_urls)
             if delivery.loaded_hash is not None:
                 desired["metadata"].setdefault("annotations", {})[
                     common.ANNOTATION_LOADED_CONFIG_HASH] = delivery.loaded_hash
@@ -322,7 +389,34 @@ class MonitorReconciler:
                 self._event(ctx.monitor, NORMAL, "ConfigReloaded",
                             f"{component}: configuration {plan.reload_hash} reloaded")
             requeue = delivery.requeue_after
-        return requeue, self._apply(ctx, desired), []
+        applied = self._apply(ctx, desired)
+        if orphaned is not None:
+            with self._lock:
+                self._orphaned.pop(key, None)
+        return WorkloadState(applied, requeue)
+
+    def _orphan_for_recreation(self, ctx: MonitorContext, key: str, live: JSON) -> None:
+        """Delete the StatefulSet, orphaning its pods, so the next pass creates it with the new
+        volume templates (Orphan: the garbage collector strips the pods' owner references
+        instead of deleting them, and the new set adopts them by its selector). The uid
+        precondition makes sure a set already recreated is never deleted (a stale cache).
+        The deleted set is remembered only once it is really going, so a failed delete is
+        simply tried again by the next pass."""
+        try:
+            self._client.delete("apps/v1", "StatefulSet", live["metadata"]["name"], ctx.namespace,
+                                propagation_policy="Orphan",
+                                preconditions={"uid": _uid(live)})
+        except Conflict:
+            return  # the cache is behind a set that was already recreated: the next pass sees it
+        except NotFound:
+            pass  # already gone: create it next
+        else:
+            self._event(ctx.monitor, NORMAL, "Recreating",
+                        f"Deleted StatefulSet {live['metadata']['name']} orphaning its pods, to "
+                        "recreate it with the grown volume claim templates (volume templates are "
+                        "immutable)")
+        with self._lock:
+            self._orphaned[key] = copy.deepcopy(live)
 
     # --- storage ---------------------------------------------------------------------------------
 
@@ -337,26 +431,31 @@ class MonitorReconciler:
                 self._event(ctx.monitor, WARNING, "ChangeRefused", message)
         outcome.refused.extend(messages)
 
-    def _expand_claims(self, ctx: MonitorContext, component: str, sts: JSON, template: str,
-                       size: str, outcome: Outcome) -> None:
-        prefix = f"{template}-{sts['metadata']['name']}-"
+    def _expand_claims(self, ctx: MonitorContext, component: str, sts: JSON, storage: StoragePlan,
+                       outcome: Outcome) -> bool:
+        """Ask for the grown size on each existing claim; True when every claim now requests it.
+
+        The API server rejects an expansion the StorageClass does not allow (403/422): that is
+        refused (InvalidSpec, Degraded) and the StatefulSet is left alone until the user acts.
+        Any other error is transient and propagates, so the pass is retried with backoff.
+        """
         claims = self._client.list("v1", "PersistentVolumeClaim", ctx.namespace,
                                    label_selector=common.instance_selector(ctx, component))
-        for pvc in claims.get("items") or []:
-            name = pvc["metadata"]["name"]
-            current = pvc["spec"]["resources"]["requests"]["storage"]
-            if not name.startswith(prefix) or parse_quantity(current) >= parse_quantity(size):
-                continue
+        expanded = True
+        for name, (current, size) in claims_to_expand(storage, sts["metadata"]["name"],
+                                                      claims.get("items") or []).items():
             try:
                 self._client.patch("v1", "PersistentVolumeClaim", name,
                                    {"spec": {"resources": {"requests": {"storage": size}}}},
                                    namespace=ctx.namespace)
-            except ApiError as err:
+            except (Invalid, Forbidden) as err:
                 self._refuse(ctx, outcome, [f"{component}.storage.size: expanding PVC {name} to "
                                               f"{size} was rejected: {err.message}"])
+                expanded = False
                 continue
             self._event(ctx.monitor, NORMAL, "StorageExpanding",
                         f"PersistentVolumeClaim {name}: {current} -> {size}")
+        return expanded
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -380,18 +479,30 @@ class MonitorReconciler:
             return  # the cache was behind; the existing one stays
         self._event(ctx.monitor, NORMAL, "Created", f"Created {_describe(obj)}")
 
-    def _delete(self, ctx: MonitorContext, obj: JSON, why: str = "no longer wanted") -> None:
+    def _delete(self, ctx: MonitorContext, obj: JSON, why: str = "no longer wanted", *,
+                propagation: str = "Background") -> None:
         try:
             self._client.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
-                                ctx.namespace, propagation_policy="Background")
+                                ctx.namespace, propagation_policy=propagation)
         except NotFound:
             return
         self._event(ctx.monitor, NORMAL, "Deleted", f"Deleted {_describe(obj)}: {why}")
 
     def _prune(self, ctx: MonitorContext, owned: Iterable[JSON], keep: set[tuple[str, str]]) -> None:
+        """Delete what is no longer wanted. Workloads go in the foreground: the API keeps them,
+        with a deletionTimestamp, until the garbage collector has deleted their pods, so "the
+        workload still exists" honestly means "its pods may still run" for readiness."""
         for obj in owned:
             if _key(obj) not in keep and not obj["metadata"].get("deletionTimestamp"):
-                self._delete(ctx, obj)
+                self._delete(ctx, obj, propagation="Foreground" if obj["kind"] in WORKLOAD_KINDS
+                             else "Background")
+
+    def _forget(self, key_prefix: str) -> None:
+        """Drop the in-memory state of a monitor that is gone (keys start with ns/name/)."""
+        self._delivery.forget(key_prefix)
+        with self._lock:
+            for key in [k for k in self._orphaned if k.startswith(key_prefix)]:
+                del self._orphaned[key]
 
     def _owned_objects(self, ctx: MonitorContext) -> dict[str, list[JSON]]:
         """Objects this very ChubaoMonitor controls, by component (from the cache)."""
@@ -451,7 +562,7 @@ class MonitorReconciler:
         with self._lock:
             self._cleanup_failures.pop(uid, None)
         objects.remove_finalizer(self._client, monitor, t.FINALIZER)
-        self._delivery.forget(f"{ctx.namespace}/{ctx.name}/")
+        self._forget(f"{ctx.namespace}/{ctx.name}/")
         return None
 
     def _cleanup(self, ctx: MonitorContext) -> None:
@@ -478,6 +589,10 @@ class MonitorReconciler:
 
 def _kind_order(kind: str) -> int:
     return [k for _, k in MANAGED_KINDS].index(kind)
+
+
+def _uid(obj: JSON) -> str:
+    return str(obj["metadata"].get("uid") or "")
 
 
 def secret_mapper(reader: Any) -> Callable[[JSON], list[Request]]:

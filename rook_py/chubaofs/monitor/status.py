@@ -20,11 +20,15 @@ Phase rules, in order:
 * Failed: a reconcile error while nothing is ready.
 * Degraded: a reconcile error with components still serving, or a refused data-loss change.
 * Ready: every enabled component ready.
-* Degraded: not everything ready, though this generation was Ready before.
-* Progressing otherwise (installing, rolling out, or replacing a workload).
+* Degraded: not everything ready, though this generation was Ready before -- unless every
+  component that is not ready is in a transition the operator itself started (disabling it,
+  replacing or recreating its workload; ``Outcome.transitions``): that is progress.
+* Progressing otherwise (installing, rolling out, disabling, or replacing a workload).
 
 A component is not ready while a workload it replaces (another kind, or the same one being
-recreated) still exists: :func:`awaiting_removal`.
+recreated) still exists (:func:`awaiting_removal`), while its StatefulSet is being recreated
+around running pods (:func:`recreating`), and, once disabled, while its workload or Services
+still exist (:func:`disabling_status`); it reports disabled only when they are gone.
 """
 
 from __future__ import annotations
@@ -95,9 +99,27 @@ def awaiting_removal(component: JSON, leftovers: Sequence[str]) -> JSON:
             "message": f"waiting for the replaced {', '.join(leftovers)} to be deleted"}
 
 
+def recreating(component: JSON, workload: str) -> JSON:
+    """``component`` held not ready while ``workload`` is deleted with its pods orphaned and
+    created again (grown volume templates): the pods keep serving, but the component has not
+    converged until the new set owns them."""
+    return {**component, "ready": False,
+            "message": f"recreating {workload} with the grown volume claim templates; its pods "
+                       "keep running"}
+
+
 def disabled_status(message: str) -> JSON:
     """A component the operator does not run counts as ready (nothing to wait for)."""
     return {"ready": True, "readyReplicas": 0, "replicas": 0, "image": "", "message": message}
+
+
+def disabling_status(lingering: Sequence[str]) -> JSON:
+    """A disabled component whose workload or Services (``lingering``, e.g. "StatefulSet x")
+    still exist: not ready. A workload deleted in the foreground stays, with a
+    deletionTimestamp, until its pods are gone, so "disabled" is only reported once nothing of
+    the component runs or routes traffic. Kept PVCs never count: they stay on purpose."""
+    return {"ready": False, "readyReplicas": 0, "replicas": 0, "image": "",
+            "message": f"Disabling: waiting for {', '.join(lingering)} to be deleted"}
 
 
 @dataclass
@@ -114,6 +136,9 @@ class Outcome:
     refused: list[str] = field(default_factory=list)
     error: str | None = None
     deleting: bool = False
+    # Components in a transition the operator started (disabling, replacing or recreating a
+    # workload): not ready on purpose, which is progress even in a generation that was Ready.
+    transitions: set[str] = field(default_factory=set)
 
 
 def _phase(outcome: Outcome, components: Mapping[str, JSON], previous: Mapping[str, Any],
@@ -133,7 +158,10 @@ def _phase(outcome: Outcome, components: Mapping[str, JSON], previous: Mapping[s
         return t.PHASE_READY
     was_ready = (previous.get("phase") in (t.PHASE_READY, t.PHASE_DEGRADED)
                  and previous.get("observedGeneration") == generation)
-    return t.PHASE_DEGRADED if was_ready else t.PHASE_PROGRESSING
+    not_ready = {name for name, c in components.items() if not c["ready"]}
+    if was_ready and not not_ready <= outcome.transitions:
+        return t.PHASE_DEGRADED
+    return t.PHASE_PROGRESSING
 
 
 def _not_ready(components: Mapping[str, JSON]) -> str:
