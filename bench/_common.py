@@ -90,7 +90,14 @@ def env_float(name: str, default: float) -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS in MiB (ru_maxrss is KiB on Linux)."""
+    """This process's peak RSS in MiB: VmHWM, the high-water mark of its own address space.
+
+    Not ru_maxrss: Linux carries that across fork and exec, so a contender started from the
+    (large) harness process would report the harness's peak, and growth would read as 0."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0   # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

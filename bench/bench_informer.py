@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
+
+from bench._common import peak_rss_mb
 
 N_OBJECTS = int(os.environ.get("ROOK_BENCH_INFORMER_OBJECTS", "10000"))
 ROUNDS = int(os.environ.get("ROOK_BENCH_INFORMER_ROUNDS", "5"))
@@ -38,7 +39,7 @@ VARIANTS = ("floor", "informer", "typed")
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    return peak_rss_mb()
 
 
 # -- emulator process -------------------------------------------------------------------------
