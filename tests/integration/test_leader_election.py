@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from rook_py.framework import ControllerBuilder, LeaderElectionLost, Manager, ManagerOptions, Request
 from rook_py.framework.client.errors import NotFound
 from rook_py.framework.leaderelection import LeaderElector, LeaseLock
+from tests.support.managers import ManagerRun
 from tests.support.waiting import eventually
 
 NS = "default"
@@ -34,24 +34,6 @@ def manager(client: Any, identity: str, seen: Seen, lease_duration: float = 60.0
     return mgr
 
 
-class Run:
-    def __init__(self, mgr: Manager) -> None:
-        self.mgr, self.stop, self.errors = mgr, threading.Event(), list[BaseException]()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.mgr.start(self.stop)
-        except BaseException as err:
-            self.errors.append(err)
-
-    def shutdown(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive()
-
-
 def cm(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NS}}
 
@@ -60,9 +42,9 @@ def test_handover_between_two_managers(envtest: Any) -> None:
     client = envtest.client()
     seen_a, seen_b = Seen(), Seen()
     # 60 s leases: b can only take over within this test because a releases on shutdown.
-    a = Run(manager(envtest.client(), "a", seen_a))
+    a = ManagerRun(manager(envtest.client(), "a", seen_a))
     assert a.mgr.elected.wait(15)
-    b = Run(manager(envtest.client(), "b", seen_b))
+    b = ManagerRun(manager(envtest.client(), "b", seen_b))
     try:
         client.create(cm("one"), namespace=NS)
         eventually(lambda: "one" in seen_a.names, ignore=NOT_YET)
@@ -89,7 +71,7 @@ def test_standby_takes_over_an_expired_lease(envtest: Any) -> None:
                             renew_deadline=0.5, retry_period=0.05)
     assert crashed.try_acquire_or_renew()
     seen = Seen()
-    b = Run(manager(envtest.client(), "b", seen, lease_duration=1.0))
+    b = ManagerRun(manager(envtest.client(), "b", seen, lease_duration=1.0))
     try:
         assert b.mgr.elected.wait(15)
         assert client.get(*LEASE)["spec"]["holderIdentity"] == "b"
@@ -100,7 +82,7 @@ def test_standby_takes_over_an_expired_lease(envtest: Any) -> None:
 def test_lost_lease_exits_with_an_error(envtest: Any) -> None:
     client = envtest.client()
     seen = Seen()
-    a = Run(manager(envtest.client(), "a", seen, lease_duration=2.0))
+    a = ManagerRun(manager(envtest.client(), "a", seen, lease_duration=2.0))
     assert a.mgr.elected.wait(15)
     lease = client.get(*LEASE)
     lease["spec"]["holderIdentity"] = "usurper"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -29,6 +28,7 @@ from rook_py.framework.manager import Manager, ManagerOptions
 from rook_py.framework.metrics import REGISTRY
 from rook_py.framework.workqueue import ItemExponentialFailureRateLimiter, RateLimitingQueue
 from tests.support import waiting
+from tests.support.managers import ManagerRun
 from tests.unit.client.fake_apiserver import Canned, FakeAPIServer
 from tests.unit.controller.fakes import FakeCache, FakeObjectClient
 
@@ -136,15 +136,6 @@ def test_fence_rejects_a_non_positive_deadline() -> None:
 
 
 # -- rest.Client write_guard --------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[FakeAPIServer]:
-    srv = FakeAPIServer().start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def cm(name: str) -> JSON:
@@ -387,20 +378,6 @@ def le_options(**kw: Any) -> ManagerOptions:
                             "graceful_shutdown_timeout": 5.0}
     base.update(kw)
     return ManagerOptions(**base)
-
-
-class ManagerRun:
-    def __init__(self, mgr: Manager) -> None:
-        self.mgr, self.stop = mgr, threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.mgr.start(self.stop)
-        except BaseException as err:
-            self.error = err
 
 
 def test_manager_exits_with_leader_election_lost_after_a_fenced_write() -> None:

@@ -11,15 +11,6 @@ from tests.unit.client.fake_apiserver import FakeAPIServer
 
 
 @pytest.fixture
-def server() -> Iterator[FakeAPIServer]:
-    srv = FakeAPIServer().start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
 def sleeps() -> list[float]:
     return []
 
