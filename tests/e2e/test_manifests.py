@@ -146,9 +146,11 @@ class Call:
     resource: str  # resource[/subresource]
     verb: str
     name: str      # "" on a collection: create, an unpinned list/watch, deletecollection
+    namespace: str = ""  # "" for a cluster-scoped resource, or a list/watch across namespaces
 
     def __str__(self) -> str:
-        return f"{self.verb} {self.resource}.{self.group or 'core'}" + (f" named {self.name!r}" if self.name else "")
+        return (f"{self.verb} {self.resource}.{self.group or 'core'}" + (f" named {self.name!r}" if self.name else "")
+                + (f" in {self.namespace}" if self.namespace else " cluster-wide"))
 
 
 @dataclass(frozen=True)
@@ -157,20 +159,26 @@ class Rule:
     (kubernetes/kubernetes plugin/pkg/auth/authorizer/rbac/rbac.go, helpers in
     pkg/apis/rbac/v1/evaluation_helpers.go): verb, group, resource (exact, ``*``, or ``*/sub``)
     and, when the rule lists resourceNames, the request's name. A collection request has no name,
-    so resourceNames never allow a create or an unpinned list/watch/deletecollection."""
+    so resourceNames never allow a create or an unpinned list/watch/deletecollection.
+    ``namespace`` is where a RoleBinding grants the rule (None: a ClusterRoleBinding, everywhere);
+    a RoleBinding's rules never allow a cluster-scoped or all-namespaces request (rbac.go
+    ``VisitRulesFor``: RoleBindings are consulted only for the request's own namespace)."""
 
     api_groups: frozenset[str]
     resources: frozenset[str]
     verbs: frozenset[str]
     resource_names: frozenset[str] = frozenset()
+    namespace: str | None = None
 
     @classmethod
-    def of(cls, doc: JSON) -> Rule:
-        return cls(*(frozenset(doc.get(f) or ()) for f in ("apiGroups", "resources", "verbs", "resourceNames")))
+    def of(cls, doc: JSON, namespace: str | None = None) -> Rule:
+        return cls(*(frozenset(doc.get(f) or ()) for f in ("apiGroups", "resources", "verbs", "resourceNames")),
+                   namespace=namespace)
 
     def allows(self, call: Call) -> bool:
         subresource = call.resource.partition("/")[2]
-        return (("*" in self.verbs or call.verb in self.verbs)
+        return ((self.namespace is None or call.namespace == self.namespace)
+                and ("*" in self.verbs or call.verb in self.verbs)
                 and ("*" in self.api_groups or call.group in self.api_groups)
                 and any(r in ("*", call.resource) or (subresource and r == f"*/{subresource}")
                         for r in self.resources)
@@ -183,18 +191,20 @@ class Rule:
             for resource in sorted(self.resources):
                 for verb in sorted(self.verbs):
                     for names in [frozenset({n}) for n in sorted(self.resource_names)] or [frozenset()]:
-                        yield Rule(frozenset({group}), frozenset({resource}), frozenset({verb}), names)
+                        yield Rule(frozenset({group}), frozenset({resource}), frozenset({verb}), names,
+                                   self.namespace)
 
     def __str__(self) -> str:
         def join(values: frozenset[str]) -> str:
             return ",".join(sorted(v or "core" for v in values))
 
         names = f" resourceNames={sorted(self.resource_names)}" if self.resource_names else ""
-        return f"{join(self.verbs)} {join(self.resources)}.{join(self.api_groups)}{names}"
+        where = f" in {self.namespace}" if self.namespace is not None else ""
+        return f"{join(self.verbs)} {join(self.resources)}.{join(self.api_groups)}{names}{where}"
 
 
 def rules_for(service_account: str) -> list[Rule]:
-    """Every rule common.yaml binds to the service account (Role and ClusterRole alike)."""
+    """Every rule common.yaml binds to the service account; a RoleBinding's only in its namespace."""
     roles = {(d["kind"], d["metadata"]["name"]): d for d in docs("common.yaml") if d["kind"] in ("Role", "ClusterRole")}
     out: list[Rule] = []
     for d in docs("common.yaml"):
@@ -203,14 +213,15 @@ def rules_for(service_account: str) -> list[Rule]:
         if not any(s["kind"] == "ServiceAccount" and s["name"] == service_account and s.get("namespace") == NS
                    for s in d["subjects"]):
             continue
-        out += [Rule.of(rule) for rule in roles[(d["roleRef"]["kind"], d["roleRef"]["name"])]["rules"]]
+        scope = d["metadata"]["namespace"] if d["kind"] == "RoleBinding" else None
+        out += [Rule.of(rule, scope) for rule in roles[(d["roleRef"]["kind"], d["roleRef"]["name"])]["rules"]]
     return out
 
 
 def calls_by(envtest: Any, account: str) -> set[Call]:
     """The calls the emulator answered for User-Agents starting with ``account``."""
     return {Call(row["group"], row["resource"] + (f"/{row['subresource']}" if row["subresource"] else ""),
-                 row["verb"], row["name"])
+                 row["verb"], row["name"], row["namespace"])
             for row in envtest.stats.snapshot(by_name=True) if row["userAgent"].startswith(account)}
 
 
@@ -244,6 +255,14 @@ def test_rule_matching_follows_upstream_rbac() -> None:
     assert [str(g) for g in named.grants()] == [f"{v} leases.coordination.k8s.io resourceNames=['lock']"
                                                 for v in ("create", "get", "list")]
     assert [str(g) for g in events.grants()] == ["create events.core"]
+    # A RoleBinding grants its rules in its own namespace only, never cluster-wide.
+    local = Rule.of({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}, "rook")
+    assert local.allows(Call("", "configmaps", "get", "x", "rook"))
+    assert not local.allows(Call("", "configmaps", "get", "x", "other"))
+    assert not local.allows(Call("", "configmaps", "list", "", ""))  # a list across all namespaces
+    assert Rule.of({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}).allows(
+        Call("", "configmaps", "list", "", ""))
+    assert [str(g) for g in local.grants()] == ["get configmaps.core in rook", "list configmaps.core in rook"]
 
 
 @pytest.fixture

@@ -66,9 +66,9 @@ def test_group_and_name_filters_are_exact() -> None:
 
 def test_snapshot_sums_names_away_unless_asked() -> None:
     stats = filled()
-    stats.record("op/1.0", "get", "events", "", 200, group="events.k8s.io", name="e3")
+    stats.record("op/1.0", "get", "events", "", 200, group="events.k8s.io", name="e3", namespace="ns")
     rows = stats.snapshot()
-    assert all("name" not in row for row in rows)
+    assert all("name" not in row and "namespace" not in row for row in rows)
     assert {"userAgent": "op/1.0", "verb": "get", "group": "events.k8s.io", "resource": "events",
             "subresource": "", "code": 200, "count": 2} in rows
     assert {"userAgent": "op/1.0", "verb": "get", "group": "", "resource": "events",
@@ -77,7 +77,8 @@ def test_snapshot_sums_names_away_unless_asked() -> None:
     detailed = stats.snapshot(by_name=True)
     assert len(detailed) == 7 and all(row["count"] == 1 for row in detailed)
     assert {"userAgent": "op/1.0", "verb": "get", "group": "events.k8s.io", "resource": "events",
-            "subresource": "", "name": "e3", "code": 200, "count": 1} in detailed
+            "subresource": "", "name": "e3", "namespace": "ns", "code": 200, "count": 1} in detailed
+    assert stats.count(namespace="ns") == 1
     assert detailed == sorted(detailed, key=lambda r: tuple(r.values()))
     stats.reset()
     assert stats.snapshot() == [] and stats.snapshot(by_name=True) == [] and stats.count() == 0
@@ -153,6 +154,18 @@ def test_server_records_group_and_name_per_call(server: APIServer) -> None:
     assert server.stats.count(user_agent="stats-test", verb="list", resource="events") == 2
     assert server.stats.count(user_agent="stats-test", verb="list", resource="configmaps", code=200) == 2
     assert server.stats.count(user_agent="stats-test", resource="events", group="events.k8s.io") == 1
+
+
+def test_server_records_the_namespace_as_requestinfo_has_it(server: APIServer) -> None:
+    raw = Raw(server, user_agent="ns-test")
+    assert raw.get(f"{CMS}/none")[0] == 404
+    assert raw.get("/api/v1/configmaps")[0] == 200                 # across all namespaces
+    assert raw.get("/api/v1/nodes")[0] == 200                      # cluster-scoped
+    assert raw.get("/api/v1/namespaces/default")[0] == 200         # a Namespace: its own name
+    rows = {(r["verb"], r["resource"], r["namespace"])
+            for r in server.stats.snapshot(by_name=True) if r["userAgent"] == "ns-test"}
+    assert rows == {("get", "configmaps", "default"), ("list", "configmaps", ""), ("list", "nodes", ""),
+                    ("get", "namespaces", "default")}
 
 
 def test_control_endpoint_rows_carry_the_group(server: APIServer) -> None:

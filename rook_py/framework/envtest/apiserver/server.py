@@ -229,8 +229,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._recorded = True
             # The name RBAC would see: the path's, or the one a list/watch pins by field selector.
             name = info.name or (selector_name(urlsplit(self.path).query) if info.verb in ("list", "watch") else "")
+            # RequestInfo gives a Namespace object's own requests that namespace (requestinfo.go).
+            namespace = info.namespace or (info.name if info.sr.resource == "namespaces" else "") or ""
             self.server.owner.stats.record(self.headers.get("User-Agent") or "", info.verb, info.sr.resource,
-                                           info.subresource, code, group=info.sr.group, name=name)
+                                           info.subresource, code, group=info.sr.group, name=name,
+                                           namespace=namespace)
 
     def _send_obj(self, code: int, obj: Any) -> None:
         if getattr(self, "_yaml", False):
