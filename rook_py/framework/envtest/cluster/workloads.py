@@ -5,9 +5,13 @@ the objects and statuses it would see on a cluster; the upstream sources are nam
 Pods are created with a controller ownerReference (blockOwnerDeletion) so garbage collection and
 foreground deletion work on them; the pod lifecycle controller (nodes.py) makes them Running/Ready.
 
-Known simplifications, all documented where they apply: no adoption of orphaned pods that match a
-selector; no ControllerRevision objects (a StatefulSet pod recreated during a partitioned rollout
-gets the update revision).
+Every controller claims what it controls through one ``ControllerRefManager``: orphans matching
+its selector are adopted, its own objects that stopped matching are released, so a workload
+recreated over objects orphaned by a ``propagationPolicy: Orphan`` delete takes them back without
+restarting them.
+
+Known simplifications, all documented where they apply: no ControllerRevision objects (a
+StatefulSet pod recreated during a partitioned rollout gets the update revision).
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from rook_py.framework import labels as _labels
 from rook_py.framework.client import errors
 from rook_py.framework.envtest.cluster.base import (
     JSON,
     Controller,
     Key,
+    LocalAPILike,
     controller_ref,
     deepcopy,
     drop_nulls,
@@ -56,6 +62,143 @@ def _pod_owner_key(obj: JSON, kind: str) -> list[Key]:
     if ref is None or ref.get("kind") != kind or ref.get("apiVersion") != APPS:
         return []
     return [(APPS, _OWNER_RESOURCE[kind], meta(obj).get("namespace") or "", ref.get("name", ""))]
+
+
+class CannotAdopt(Exception):
+    """The owner may not adopt: the uncached re-read found it gone, replaced or being deleted."""
+
+
+def owner_selector(owner: Mapping[str, Any]) -> _labels.Selector | None:
+    """The owner's ``spec.selector`` as a Selector (metav1.LabelSelectorAsSelector), or None when
+    it is missing or empty. apps/v1 validation rejects both; should one slip through an API that
+    skips validation, it must claim nothing rather than everything in the namespace (upstream's
+    getPodReplicaSets and the Deployment sync treat an empty selector the same way). An
+    unparsable selector raises ValueError, failing the reconcile as upstream's sync does."""
+    raw = (owner.get("spec") or {}).get("selector")
+    selector = None if raw is None else _labels.selector_from_label_selector(raw)
+    return None if selector is None or selector.empty() else selector
+
+
+class ControllerRefManager:
+    """Claims a workload's children: pkg/controller/controller_ref_manager.go (ClaimObject).
+
+    For each candidate, one of:
+
+    - controlled by another owner (a controller ref with another uid): ignored;
+    - controlled by us and ``match``-ing: claimed, with no write -- even while we are being
+      deleted, since that changes nothing;
+    - controlled by us and no longer matching: released (our ownerReference removed), unless we
+      are being deleted; a candidate that vanished meanwhile is simply not claimed;
+    - an orphan that matches, not itself being deleted, while we are not being deleted:
+      adopted -- an ownerReference with controller and blockOwnerDeletion set is added.
+
+    ``match`` is the owner's selector plus optional ``member`` filter (ClaimPods' filters; the
+    StatefulSet's isMemberOf). An owner without a usable selector (see ``owner_selector``)
+    adopts nothing and releases nothing: it keeps exactly what it created. Candidates must come
+    from the owner's namespace (the callers pass that namespace's view), which is the
+    cross-namespace guard upstream applies per object.
+
+    Before the *first* adoption of a pass the owner is re-read from the API
+    (RecheckDeletionTimestamp): the object we reconcile from may be stale, and adopting for an
+    owner that is already going would hand the child to the garbage collector. One manager
+    serves one reconcile pass, so the re-read happens at most once per pass and not at all
+    when there is nothing to adopt.
+
+    Writes are merge patches carrying the candidate's resourceVersion, so a concurrent change
+    (another controller adopting first) is a 409 rather than a lost update; every failure other
+    than NotFound is collected and the first re-raised after the pass, so the reconcile fails and
+    is retried, as the upstream controllers return ClaimPods' aggregate error from their sync.
+    """
+
+    def __init__(self, api: LocalAPILike, owner: JSON, child: tuple[str, str], *,
+                 member: Callable[[Mapping[str, Any]], bool] | None = None) -> None:
+        self._api = api
+        self._owner = owner
+        self._uid = meta(owner).get("uid")
+        self._child = child
+        self._selector = owner_selector(owner)
+        self._member = member
+        self._rechecked = False
+        self._refusal: CannotAdopt | None = None  # the recheck's verdict, once made
+
+    def matches(self, obj: Mapping[str, Any]) -> bool:
+        """The selector first, so the member filter only runs on plausible candidates."""
+        if self._selector is not None and not self._selector.matches(meta(obj).get("labels") or {}):
+            return False
+        return self._member is None or self._member(obj)
+
+    def claim(self, candidates: Iterable[JSON]) -> list[JSON]:
+        """The candidates we now control, as private copies (adopted ones as written).
+
+        ``candidates`` may be the store's shared read-only view: objects owned by someone else,
+        the common case at scale, cost one ownerReference scan and are never copied.
+        """
+        claimed: list[JSON] = []
+        failures: list[Exception] = []
+        deleting = is_deleting(self._owner)
+        for obj in candidates:
+            ref = controller_ref(obj)
+            try:
+                if ref is not None:
+                    if ref.get("uid") != self._uid:
+                        continue  # someone else's
+                    if self.matches(obj):
+                        claimed.append(deepcopy(obj))
+                    elif not deleting and self._selector is not None:
+                        self._release(obj)
+                    continue
+                if deleting or self._selector is None or is_deleting(obj) or not self.matches(obj):
+                    continue
+                claimed.append(self._adopt(obj))
+            except errors.NotFound:
+                continue  # gone since we listed: nothing to claim
+            except (errors.ApiError, CannotAdopt) as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        return claimed
+
+    def _check_can_adopt(self) -> None:
+        if not self._rechecked:
+            self._refusal = self._recheck()
+            self._rechecked = True
+        if self._refusal is not None:
+            raise self._refusal
+
+    def _recheck(self) -> CannotAdopt | None:
+        m = meta(self._owner)
+        resource = _OWNER_RESOURCE[str(self._owner.get("kind"))]
+        where = f"{m.get('namespace')}/{m.get('name')}"
+        try:
+            fresh = self._api.get(APPS, resource, m["name"], m.get("namespace"))
+        except errors.NotFound as exc:
+            return CannotAdopt(f"can't recheck DeletionTimestamp of {where}: {exc}")
+        if meta(fresh).get("uid") != self._uid:
+            # replica_set.go's canAdopt: a same-named successor must do its own adopting.
+            return CannotAdopt(f"original {where} is gone: got uid {meta(fresh).get('uid')}, wanted {self._uid}")
+        if is_deleting(fresh):
+            return CannotAdopt(f"{where} has just been deleted at {meta(fresh)['deletionTimestamp']}")
+        return None
+
+    def _adopt(self, obj: JSON) -> JSON:
+        self._check_can_adopt()
+        refs = [*(meta(obj).get("ownerReferences") or []), owner_reference(self._owner)]
+        adopted: JSON = self._api.patch(
+            self._child[0], self._child[1], meta(obj)["name"],
+            {"metadata": {"ownerReferences": refs, "resourceVersion": meta(obj).get("resourceVersion")}},
+            namespace=meta(obj).get("namespace"))
+        return adopted
+
+    def _release(self, obj: JSON) -> None:
+        refs = [r for r in meta(obj).get("ownerReferences") or [] if r.get("uid") != self._uid]
+        # ReleasePod ignores 422 too: the object was replaced or already released.
+        with contextlib.suppress(errors.Invalid):
+            self._api.patch(
+                self._child[0], self._child[1], meta(obj)["name"],
+                # null drops the field, as Go's omitempty leaves no empty list behind
+                {"metadata": {"ownerReferences": refs or None,
+                              "resourceVersion": meta(obj).get("resourceVersion")}},
+                namespace=meta(obj).get("namespace"))
 
 
 def _parse_time(value: str | None) -> float | None:
@@ -113,13 +256,36 @@ class _WorkloadBase(Controller):
         if api_version == APPS and resource == self.resource and event_type != "DELETED":
             return [(APPS, self.resource, meta(obj).get("namespace") or "", meta(obj)["name"])]
         if (api_version, resource) == self.child:
-            return _pod_owner_key(obj, self.kind)
+            if controller_ref(obj) is not None:
+                return _pod_owner_key(obj, self.kind)
+            if event_type == "DELETED" or is_deleting(obj):
+                return ()  # not adoptable: nobody needs waking
+            return self._adopters(obj)
         return ()
 
-    def _owned_pods(self, owner: JSON) -> list[JSON]:
-        # Scan the shared view, copy only the owner's pods: the callers may edit what they get.
-        items = read_only_items(self.api, V1, "pods", meta(owner).get("namespace"))
-        return [deepcopy(p) for p in items if is_controlled_by(p, owner)]
+    def _adopters(self, orphan: JSON) -> list[Key]:
+        """An orphan wakes every owner in its namespace whose selector matches it, so one of them
+        adopts it (replica_set.go addPod / getPodReplicaSets and their siblings). This scans the
+        namespace's owners, not its pods, and only for orphans -- a rare event."""
+        namespace = meta(orphan).get("namespace") or ""
+        labels = meta(orphan).get("labels") or {}
+        keys: list[Key] = []
+        for owner in read_only_items(self.api, APPS, self.resource, namespace or None):
+            try:
+                selector = owner_selector(owner)
+            except ValueError:
+                continue  # its own reconcile reports the bad selector
+            if selector is not None and selector.matches(labels):
+                keys.append((APPS, self.resource, namespace, meta(owner)["name"]))
+        return keys
+
+    def _claim(self, owner: JSON, member: Callable[[Mapping[str, Any]], bool] | None = None) -> list[JSON]:
+        """The children the owner controls after adopting matching orphans and releasing
+        non-matching ones (getPodsForReplicaSet, getReplicaSetsForDeployment, getPodsForStatefulSet,
+        getDaemonPods), as private copies the caller may edit. Reads the shared per-namespace view:
+        only the owner's own children are copied."""
+        items = read_only_items(self.api, self.child[0], self.child[1], meta(owner).get("namespace"))
+        return ControllerRefManager(self.api, owner, self.child, member=member).claim(items)
 
     def resync(self) -> Iterable[Key]:
         items = read_only_items(self.api, APPS, self.resource)
@@ -157,7 +323,7 @@ class ReplicaSetController(_WorkloadBase):
             return None
         spec = rs.get("spec") or {}
         desired = int(spec.get("replicas", 1))
-        pods = self._owned_pods(rs)
+        pods = self._claim(rs)
         active = [p for p in pods if pod_active(p)]
         if not is_deleting(rs):
             if len(active) < desired:
@@ -225,8 +391,7 @@ class DeploymentController(_WorkloadBase):
             return None
         spec = d.get("spec") or {}
         desired = int(spec.get("replicas", 1))
-        items = read_only_items(self.api, APPS, "replicasets", key[2])
-        owned = [deepcopy(rs) for rs in items if is_controlled_by(rs, d) and not is_deleting(rs)]
+        owned = [rs for rs in self._claim(d) if not is_deleting(rs)]
         template = spec.get("template") or {}
         pod_hash = spec_hash(template, int((d.get("status") or {}).get("collisionCount") or 0))
         owned.sort(key=lambda rs: meta(rs).get("creationTimestamp", ""))
@@ -523,7 +688,7 @@ class StatefulSetController(_WorkloadBase):
         status = deepcopy(ss.get("status") or {})
         current_revision = status.get("currentRevision") or update_revision
         pods: dict[int, JSON] = {}
-        for p in self._owned_pods(ss):
+        for p in self.claim_pods(ss):
             ordinal = _ordinal(name, meta(p)["name"])
             if ordinal is not None:
                 pods[ordinal] = p
@@ -565,6 +730,13 @@ class StatefulSetController(_WorkloadBase):
         })
         self._write_status(ss, status)
         return recheck
+
+    def claim_pods(self, ss: JSON) -> list[JSON]:
+        """getPodsForStatefulSet: claim with the selector plus isMemberOf (stateful_set_utils.go),
+        so only pods named ``<set>-<ordinal>`` are the set's -- an adopted pod keeps its identity,
+        and one of ours whose name says otherwise is released."""
+        name = meta(ss)["name"]
+        return self._claim(ss, member=lambda p: _ordinal(name, meta(p)["name"]) is not None)
 
     def _sync_pods(self, ss: JSON, pods: dict[int, JSON], wanted: range, parallel: bool,
                    update_revision: str) -> None:
@@ -656,7 +828,13 @@ class StatefulSetController(_WorkloadBase):
         try:
             return self.api.create(V1, "pods", pod, namespace=namespace)
         except errors.AlreadyExists:
-            return self.api.get(V1, "pods", pod_name, namespace)
+            # Ours only if we raced our own earlier create. An orphan was adopted by _claim before
+            # we got here (or is being deleted, or does not match); a pod controlled by someone
+            # else is not a member either: fail and retry, as upstream's sync does.
+            existing = self.api.get(V1, "pods", pod_name, namespace)
+            if is_controlled_by(existing, ss):
+                return existing
+            raise
 
     def _ensure_claim(self, ss: JSON, claim: JSON, ordinal: int) -> None:
         spec = ss.get("spec") or {}
@@ -778,7 +956,7 @@ class DaemonSetController(_WorkloadBase):
                 if node_fits(n, pod_spec, ignore_unschedulable=True, taint_effects=("NoExecute",))}
         by_node: dict[str, list[JSON]] = {}
         misscheduled = 0
-        for p in self._owned_pods(ds):
+        for p in self._claim(ds):
             if not pod_active(p):
                 continue
             node = _pod_node(p)
