@@ -101,6 +101,50 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def proc_usage(pid: int) -> tuple[float, float]:
+    """(peak RSS MiB, CPU seconds: user + system) of a live process, from /proc."""
+    with open(f"/proc/{pid}/status") as fh:
+        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return hwm / 1024.0, (int(fields[11]) + int(fields[12])) / ticks   # utime, stime
+
+
+class CpuSampler:
+    """Samples a process's CPU seconds every ``interval`` s on a thread, so the figure survives the
+    process exiting right after its work (as the limit contender does); ``latest`` is the last
+    sample taken while it was alive."""
+
+    def __init__(self, pid: int, interval: float = 0.01) -> None:
+        self.pid, self.interval = pid, interval
+        self.latest = float("nan")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def start(self) -> CpuSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def _sample(self) -> bool:
+        try:
+            self.latest = proc_usage(self.pid)[1]
+        except (OSError, StopIteration, IndexError, ValueError):
+            return False   # exited (or a zombie without a status)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval) and self._sample():
+            pass
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(1.0)
+        self._sample()
+        return self.latest
+
+
 def rss_now_mb() -> float:
     """This process's current resident set in MiB (/proc/self/statm; Linux)."""
     with open("/proc/self/statm") as fh:
@@ -154,6 +198,13 @@ class Emulator:
     @property
     def kubeconfig(self) -> str:
         return self.env.kubeconfig
+
+    @property
+    def pid(self) -> int:
+        """The emulator process's pid (it always runs in its own process here)."""
+        proc = self.env._proc
+        assert proc is not None
+        return proc.pid
 
     @property
     def http(self) -> Any:

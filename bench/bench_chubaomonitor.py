@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench._common import Contender, Emulator, emit, env_float, env_int, fmt, median
+from bench._common import Contender, Emulator, emit, env_float, env_int, fmt, median, proc_usage
 
 ROUNDS = env_int("ROOK_BENCH_ROUNDS", 3)
 STEADY_SECONDS = env_float("ROOK_BENCH_STEADY_SECONDS", 60.0)
@@ -79,17 +79,6 @@ def operator_main(argv: Sequence[str]) -> None:
 
 
 # == harness =====================================================================================
-
-def _proc_usage(pid: int) -> tuple[float, float]:
-    """(peak RSS MiB, CPU seconds) of a live process, from /proc."""
-    with open(f"/proc/{pid}/status") as fh:
-        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks   # utime, stime
-    return hwm / 1024.0, cpu
-
 
 def _monitor(name: str, namespace: str) -> dict[str, Any]:
     from rook_py.chubaofs.api import types as t
@@ -213,15 +202,15 @@ def run_b5() -> str:
         op = _operator(emu)
         try:
             op.expect("ready", 60)
-            rss0, cpu0 = _proc_usage(op.proc.pid)
-            server_cpu0 = _proc_usage(server_pid)[1] if server_pid else float("nan")
+            rss0, cpu0 = proc_usage(op.proc.pid)
+            server_cpu0 = proc_usage(server_pid)[1] if server_pid else float("nan")
             t0 = time.monotonic()
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(observer.create, monitors))
             created = time.monotonic() - t0
             t1, ready = _wait_ready(observer, B5_MONITORS, None, B5_TIMEOUT, 0.5)
-            rss, cpu = _proc_usage(op.proc.pid)
-            server_cpu = _proc_usage(server_pid)[1] if server_pid else float("nan")
+            rss, cpu = proc_usage(op.proc.pid)
+            server_cpu = proc_usage(server_pid)[1] if server_pid else float("nan")
             calls, writes = _calls(emu)
         finally:
             op.stop()
