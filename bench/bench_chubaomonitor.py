@@ -21,7 +21,6 @@ counted on the server.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -111,24 +110,6 @@ def _wait_ready(observer: Any, expected: int, namespace: str | None, timeout: fl
         time.sleep(poll)
 
 
-def _emulator_pid() -> int | None:
-    """The emulator child process of this process (``envtest.serve`` in its command line)."""
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/children") as fh:
-                children = fh.read().split()
-        except OSError:
-            continue
-        for pid in children:
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    if b"envtest.serve" in fh.read():
-                        return int(pid)
-            except OSError:
-                continue
-    return None
-
-
 def _operator(emu: Emulator) -> Contender:
     return Contender("bench.bench_chubaomonitor", ["--operator", "--workers", str(WORKERS)], emu.kubeconfig)
 
@@ -198,19 +179,19 @@ def run_b5() -> str:
             emu.ensure_namespace(ns)
         monitors = [_monitor(f"mon-{i:03d}", namespaces[i % len(namespaces)]) for i in range(B5_MONITORS)]
         observer = emu.client("bench-observer")
-        server_pid = _emulator_pid()
+        server_pid = emu.pid
         op = _operator(emu)
         try:
             op.expect("ready", 60)
             rss0, cpu0 = proc_usage(op.proc.pid)
-            server_cpu0 = proc_usage(server_pid)[1] if server_pid else float("nan")
+            server_cpu0 = proc_usage(server_pid)[1]
             t0 = time.monotonic()
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(observer.create, monitors))
             created = time.monotonic() - t0
             t1, ready = _wait_ready(observer, B5_MONITORS, None, B5_TIMEOUT, 0.5)
             rss, cpu = proc_usage(op.proc.pid)
-            server_cpu = proc_usage(server_pid)[1] if server_pid else float("nan")
+            server_cpu = proc_usage(server_pid)[1]
             calls, writes = _calls(emu)
         finally:
             op.stop()
