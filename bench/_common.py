@@ -2,7 +2,7 @@
 
 Layout of one benchmark run, so contenders compare like with like on a small noisy machine:
 
-* **one emulator** (``Environment(in_process=False)``: ``python -m rook_py.framework.envtest.serve``
+* **one emulator** (``Environment(in_process=False)``: ``python -m rook_py.envtest.serve``
   in its own process, its own GIL) serves every contender of a section, one contender at a time;
 * **each contender in its own subprocess** (``python -m bench.<module> ...``), so its CPU, RSS and
   import cost are its own. A contender prints one JSON object per line on stdout; the harness
@@ -182,7 +182,7 @@ class Emulator:
 
     def __init__(self, *, crds: Sequence[JSON] = (), simulate_cluster: bool = False, nodes: int = 0,
                  history_size: int = 20_000) -> None:
-        from rook_py.framework.envtest.environment import Environment
+        from rook_py.envtest.environment import Environment
 
         self.env = Environment(backend="emulator", in_process=False, simulate_cluster=simulate_cluster,
                                nodes=nodes, crds=[widget_crd(), *crds], history_size=history_size)

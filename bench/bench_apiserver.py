@@ -38,7 +38,7 @@ EVENT_COUNT = int(os.environ.get("ROOK_BENCH_EVENTS", "5000"))
 # process's GIL with the watchers being measured).
 _SERVER = r"""
 import sys, threading, time
-from rook_py.framework.envtest.apiserver.server import APIServer
+from rook_py.envtest.apiserver.server import APIServer
 
 server = APIServer(history_size=50_000).start()
 

@@ -73,7 +73,7 @@ def serve(kubeconfig: str, shape: str) -> None:
     ``shape="managed"`` adds the ``metadata.managedFields`` kube-apiserver writes on every create
     (the emulator does not track field managers), so objects look like a real cluster's.
     """
-    from rook_py.framework.envtest.apiserver.server import APIServer
+    from rook_py.envtest.apiserver.server import APIServer
 
     server = APIServer(history_size=1000)
     server.start()

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rook_py.envtest.apiserver.server import APIServer
 from rook_py.framework.client import Client, load_config
 from rook_py.framework.controller import ControllerBuilder, Request
-from rook_py.framework.envtest.apiserver.server import APIServer
 from rook_py.framework.manager import Manager, ManagerOptions
 
 NAMESPACE = "default"

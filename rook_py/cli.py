@@ -34,7 +34,7 @@ def _version(args: argparse.Namespace, values: dict[str, Any]) -> int:
 
 
 def _envtest_serve(args: argparse.Namespace, values: dict[str, Any]) -> int:
-    from rook_py.framework.envtest.serve import serve
+    from rook_py.envtest.serve import serve
 
     if not values["kubeconfig"]:
         raise cmdline.Fatal("--kubeconfig is required: where to write the kubeconfig")

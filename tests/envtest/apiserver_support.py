@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from rook_py.framework.envtest.apiserver.server import APIServer
+from rook_py.envtest.apiserver.server import APIServer
 
 JSON = dict[str, Any]
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from rook_py.framework.envtest.cluster import NodeSpec, SimulatedCluster
+from rook_py.envtest.cluster import NodeSpec, SimulatedCluster
 from tests.envtest.fakeapi import FakeLocalAPI
 
 T = TypeVar("T")
@@ -33,7 +33,7 @@ def api(request: pytest.FixtureRequest) -> Iterator[Any]:
         fake.close()
         return
     try:
-        from rook_py.framework.envtest.apiserver.server import APIServer
+        from rook_py.envtest.apiserver.server import APIServer
     except ImportError as exc:
         pytest.skip(f"emulator LocalAPI not available yet: {exc}")
     server = APIServer(tls=False)  # the tests use LocalAPI only

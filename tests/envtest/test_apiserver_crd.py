@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from rook_py.envtest.apiserver.local import LocalAPI
+from rook_py.envtest.apiserver.server import APIServer
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.apiserver.local import LocalAPI
-from rook_py.framework.envtest.apiserver.server import APIServer
 
 from .apiserver_support import widget, widget_crd
 

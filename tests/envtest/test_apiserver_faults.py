@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.server import APIServer
+from rook_py.envtest.apiserver.server import APIServer
 
 from .apiserver_support import Raw, configmap
 
@@ -171,7 +171,7 @@ def test_faults_do_not_touch_local_api(server: APIServer) -> None:
 
 
 def test_abandoned_watch_is_released(server: APIServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rook_py.framework.envtest.apiserver import server as server_module
+    from rook_py.envtest.apiserver import server as server_module
 
     monkeypatch.setattr(server_module, "IDLE_CHECK_INTERVAL", 0.05)
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.apiserver.local import LocalAPI
+from rook_py.envtest.apiserver.server import APIServer
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.apiserver.local import LocalAPI
-from rook_py.framework.envtest.apiserver.server import APIServer
 
 from .apiserver_support import configmap, deployment, widget, widget_crd
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.apiserver import managedfields as mf
+from rook_py.envtest.apiserver.local import LocalAPI
+from rook_py.envtest.apiserver.server import APIServer
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.apiserver import managedfields as mf
-from rook_py.framework.envtest.apiserver.local import LocalAPI
-from rook_py.framework.envtest.apiserver.server import APIServer
 
 from .apiserver_support import Raw, configmap, deployment
 

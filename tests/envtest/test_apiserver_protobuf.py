@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.protobuf import MAGIC, ProtobufError, UnsupportedKind, decode_object
-from rook_py.framework.envtest.apiserver.server import APIServer
+from rook_py.envtest.apiserver.protobuf import MAGIC, ProtobufError, UnsupportedKind, decode_object
+from rook_py.envtest.apiserver.server import APIServer
 
 JSON = dict[str, Any]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.server import APIServer
+from rook_py.envtest.apiserver.server import APIServer
 
 from .apiserver_support import Raw, configmap
 

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.server import APIServer
-from rook_py.framework.envtest.apiserver.stats import RequestStats, selector_name
+from rook_py.envtest.apiserver.server import APIServer
+from rook_py.envtest.apiserver.stats import RequestStats, selector_name
 
 from .apiserver_support import Raw, configmap, deployment
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.storage import ADDED, DELETED, MODIFIED, Store
+from rook_py.envtest.apiserver.storage import ADDED, DELETED, MODIFIED, Store
 
 CM = ("", "configmaps")
 SECRET = ("", "secrets")

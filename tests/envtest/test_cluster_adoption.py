@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from pytest_mock import MockerFixture
 
-from rook_py.framework.client.errors import Conflict
-from rook_py.framework.envtest.cluster import SimulatedCluster
-from rook_py.framework.envtest.cluster.workloads import (
+from rook_py.envtest.cluster import SimulatedCluster
+from rook_py.envtest.cluster.workloads import (
     CannotAdopt,
     ControllerRefManager,
     ReplicaSetController,
     StatefulSetController,
     owner_selector,
 )
+from rook_py.framework.client.errors import Conflict
 from tests.envtest import cluster_support
 from tests.envtest.cluster_support import eventually, items, pod_template
 from tests.envtest.fakeapi import FakeLocalAPI

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.cluster import SimulatedCluster
 from rook_py.framework.client.errors import NotFound
-from rook_py.framework.envtest.cluster import SimulatedCluster
 from tests.envtest import cluster_support
 from tests.envtest.cluster_support import eventually, items
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rook_py.envtest.cluster import SimulatedCluster
+from rook_py.envtest.cluster.nodes import node_affinity_matches, node_fits, tolerates
 from rook_py.framework.client.errors import NotFound
-from rook_py.framework.envtest.cluster import SimulatedCluster
-from rook_py.framework.envtest.cluster.nodes import node_affinity_matches, node_fits, tolerates
 from tests.envtest import cluster_support
 from tests.envtest.cluster_support import eventually, items, names
 

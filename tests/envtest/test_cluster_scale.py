@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.server import APIServer, _Handler, _HTTPServer
-from rook_py.framework.envtest.cluster import SimulatedCluster
-from rook_py.framework.envtest.cluster.base import read_only_items, with_field_manager
+from rook_py.envtest.apiserver.server import APIServer, _Handler, _HTTPServer
+from rook_py.envtest.cluster import SimulatedCluster
+from rook_py.envtest.cluster.base import read_only_items, with_field_manager
 from tests.envtest.cluster_support import NODES, eventually
 from tests.envtest.fakeapi import FakeLocalAPI
 
@@ -102,7 +102,7 @@ def test_read_only_items_falls_back_to_list_without_a_view() -> None:
 def test_store_namespace_index_tracks_puts_removes_and_dropped_storage() -> None:
     import random
 
-    from rook_py.framework.envtest.apiserver.storage import Store
+    from rook_py.envtest.apiserver.storage import Store
 
     store = Store(history_size=100)
     skey = ("", "configmaps")

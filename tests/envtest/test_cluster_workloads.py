@@ -6,10 +6,10 @@ import time
 from fractions import Fraction
 from typing import Any
 
+from rook_py.envtest.cluster import SimulatedCluster
+from rook_py.envtest.cluster.base import DelayingQueue, int_or_percent, spec_hash
+from rook_py.envtest.cluster.volumes import parse_quantity
 from rook_py.framework.client.errors import NotFound
-from rook_py.framework.envtest.cluster import SimulatedCluster
-from rook_py.framework.envtest.cluster.base import DelayingQueue, int_or_percent, spec_hash
-from rook_py.framework.envtest.cluster.volumes import parse_quantity
 from tests.envtest import cluster_support
 from tests.envtest.cluster_support import eventually, items, names, pod_template
 

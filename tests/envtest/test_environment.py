@@ -18,16 +18,16 @@ import kubernetes
 import pytest
 import yaml
 
-from rook_py.framework.client import errors
-from rook_py.framework.envtest import Environment, EnvtestStartError, resolve_backend
-from rook_py.framework.envtest.realcluster import (
+from rook_py.envtest import Environment, EnvtestStartError, resolve_backend
+from rook_py.envtest.realcluster import (
     ControlPlaneError,
     apiserver_args,
     etcd_args,
     find_binaries,
     localhost_certificates,
 )
-from rook_py.framework.envtest.serve import serve
+from rook_py.envtest.serve import serve
+from rook_py.framework.client import errors
 from tests.envtest import fake_binaries
 from tests.envtest.cluster_support import eventually
 
@@ -102,7 +102,7 @@ def test_framework_client_from_environment() -> None:
 
 
 def test_explicit_node_specs() -> None:
-    from rook_py.framework.envtest import NodeSpec
+    from rook_py.envtest import NodeSpec
 
     nodes = [NodeSpec("storage-0", labels={"rook.io/storage": "true"}),
              NodeSpec("infra-0", taints=[{"key": "infra", "effect": "NoSchedule"}], unschedulable=True)]
@@ -227,7 +227,7 @@ def test_serve_in_a_thread_writes_kubeconfig_and_stops(tmp_path: Path) -> None:
 
 def test_serve_module_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    proc = subprocess.Popen([sys.executable, "-m", "rook_py.framework.envtest.serve", "--kubeconfig",
+    proc = subprocess.Popen([sys.executable, "-m", "rook_py.envtest.serve", "--kubeconfig",
                              str(kubeconfig), "--nodes", "2", "--no-cluster"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -317,7 +317,7 @@ def test_flag_construction(tmp_path: Path) -> None:
 pytest_plugins = ["pytester"]
 
 _PLUGIN_TESTS = textwrap.dedent('''
-    from rook_py.framework.envtest import emulator_only
+    from rook_py.envtest import emulator_only
 
     @emulator_only
     def test_needs_emulator():
@@ -348,7 +348,7 @@ def test_plugin_skips_emulator_only_on_a_real_control_plane(pytester: pytest.Pyt
 
 
 def test_plugin_backend_option_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rook_py.framework.envtest import pytest_plugin
+    from rook_py.envtest import pytest_plugin
 
     class Config:
         def __init__(self, value: str | None) -> None:

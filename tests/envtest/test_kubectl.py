@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from rook_py.framework.envtest import Environment, emulator_only
+from rook_py.envtest import Environment, emulator_only
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine (looked in PATH)")
@@ -124,7 +124,7 @@ class Kubectl:
 def kubectl(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     """One environment for the module (every kubectl run pays for discovery; tests use their own
     objects), on the back end the session selected, with the manifest applied once."""
-    from rook_py.framework.envtest.pytest_plugin import selected_backend
+    from rook_py.envtest.pytest_plugin import selected_backend
 
     with Environment(backend=selected_backend(request.config)) as env:
         k = Kubectl(env, tmp_path_factory.mktemp("kubectl-cache"))

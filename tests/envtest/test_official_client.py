@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from rook_py.framework.envtest import Environment, emulator_only
+from rook_py.envtest import Environment, emulator_only
 from tests.envtest.cluster_support import eventually
 
 CRD = {
@@ -39,7 +39,7 @@ CRD = {
 
 @pytest.fixture(scope="module")
 def env(request: pytest.FixtureRequest) -> Iterator[Environment]:
-    from rook_py.framework.envtest.pytest_plugin import selected_backend
+    from rook_py.envtest.pytest_plugin import selected_backend
 
     with Environment(backend=selected_backend(request.config), nodes=2, pod_ready_delay=0.01) as e:
         e.install_crds([CRD])

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.environment import Environment
 from rook_py.framework import ControllerBuilder, Manager, Request, Result
 from rook_py.framework.cache import (
     Backoff,
@@ -31,7 +32,6 @@ from rook_py.framework.cache import (
     SharedInformerFactory,
     meta_namespace_key,
 )
-from rook_py.framework.envtest.environment import Environment
 from tests.faults.support import ManagerThread, eventually, iterations, manager_options, report
 
 pytestmark = pytest.mark.emulator_only

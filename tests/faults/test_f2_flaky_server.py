@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.environment import Environment
 from rook_py.framework import ControllerBuilder, Manager, Request, Result, metrics
 from rook_py.framework.client import Client, load_config
 from rook_py.framework.client.errors import AlreadyExists
-from rook_py.framework.envtest.environment import Environment
 from rook_py.framework.objects import set_controller_reference
 from tests.faults.support import ManagerThread, eventually, iterations, manager_options, report
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.environment import Environment
 from rook_py.framework.cache import Backoff, ClientListerWatcher, SharedIndexInformer
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.environment import Environment
 from tests.faults.support import eventually, iterations, report
 
 pytestmark = pytest.mark.emulator_only

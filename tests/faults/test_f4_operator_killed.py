@@ -22,7 +22,7 @@ import pytest
 
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.crd import chubao_monitor_crd
-from rook_py.framework.envtest.environment import Environment
+from rook_py.envtest.environment import Environment
 from tests.faults import chubao_support as cs
 from tests.faults.support import Process, iterations, report
 

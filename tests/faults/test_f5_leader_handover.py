@@ -51,8 +51,8 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.environment import Environment
 from rook_py.framework.client.errors import NotFound
-from rook_py.framework.envtest.environment import Environment
 from tests.faults.leader_operator import HOLD_LABEL, LEASE
 from tests.faults.support import Process, eventually, iterations, report
 

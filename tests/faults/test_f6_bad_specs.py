@@ -31,9 +31,9 @@ from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.crd import chubao_monitor_crd
 from rook_py.chubaofs.monitor import common
 from rook_py.chubaofs.provider import ChubaoFSProvider
+from rook_py.envtest.environment import Environment
 from rook_py.framework import Manager, metrics
 from rook_py.framework.client.errors import Invalid
-from rook_py.framework.envtest.environment import Environment
 from rook_py.framework.provider import OperatorSettings
 from tests.faults import chubao_support as cs
 from tests.faults.chubao_operator import NoReload

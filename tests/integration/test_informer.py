@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest import Environment, emulator_only
 from rook_py.framework.cache import (
     Backoff,
     CacheReader,
@@ -15,7 +16,6 @@ from rook_py.framework.cache import (
     SharedIndexInformer,
     SharedInformerFactory,
 )
-from rook_py.framework.envtest import Environment, emulator_only
 from tests.support.waiting import eventually
 
 NS = "default"

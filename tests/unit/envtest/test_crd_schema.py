@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rook_py.framework.envtest.apiserver.crd import CRDVersionSchema, format_value, validate_crd_definition
+from rook_py.envtest.apiserver.crd import CRDVersionSchema, format_value, validate_crd_definition
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

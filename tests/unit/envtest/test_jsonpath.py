@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.jsonpath import compile_path, evaluate
+from rook_py.envtest.apiserver.jsonpath import compile_path, evaluate
 
 OBJ: dict[str, Any] = {
     "metadata": {

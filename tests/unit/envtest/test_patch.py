@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rook_py.framework.envtest.apiserver.patch import (
+from rook_py.envtest.apiserver.patch import (
     PatchError,
     apply_json_patch,
     apply_merge_patch,

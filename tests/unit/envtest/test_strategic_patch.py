@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rook_py.framework.envtest.apiserver.patch import (
+from rook_py.envtest.apiserver.patch import (
     PatchError,
     apply_strategic_merge_patch,
     list_patch_strategy,
@@ -383,6 +383,6 @@ def test_without_lists_or_directives_it_is_a_json_merge_patch(
     doc: dict[str, Any], patch: dict[str, Any]
 ) -> None:
     # On maps and scalars alone, strategic merge and RFC 7386 agree (patch.go's mergeMap).
-    from rook_py.framework.envtest.apiserver.patch import apply_merge_patch
+    from rook_py.envtest.apiserver.patch import apply_merge_patch
 
     assert apply_strategic_merge_patch(doc, patch) == apply_merge_patch(doc, patch)

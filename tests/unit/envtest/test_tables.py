@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rook_py.framework.envtest.apiserver.tables import builtin_columns, human_duration, to_table
+from rook_py.envtest.apiserver.tables import builtin_columns, human_duration, to_table
 
 NOW = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 

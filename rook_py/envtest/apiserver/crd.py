@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, Final
 
-from rook_py.framework.envtest.apiserver.jsonpath import compile_path
+from rook_py.envtest.apiserver.jsonpath import compile_path
 
 __all__ = [
     "CRDVersionSchema",

@@ -22,8 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import (
+from rook_py.envtest.cluster.base import (
     JSON,
     Controller,
     DelayingQueue,
@@ -31,23 +30,24 @@ from rook_py.framework.envtest.cluster.base import (
     LocalAPILike,
     read_only_items,
 )
-from rook_py.framework.envtest.cluster.endpoints import EndpointsController
-from rook_py.framework.envtest.cluster.gc import GarbageCollector
-from rook_py.framework.envtest.cluster.namespaces import NamespaceController
-from rook_py.framework.envtest.cluster.nodes import (
+from rook_py.envtest.cluster.endpoints import EndpointsController
+from rook_py.envtest.cluster.gc import GarbageCollector
+from rook_py.envtest.cluster.namespaces import NamespaceController
+from rook_py.envtest.cluster.nodes import (
     NodeController,
     NodeHealth,
     NodeSpec,
     PodLifecycleController,
     default_nodes,
 )
-from rook_py.framework.envtest.cluster.volumes import VolumeBinderController
-from rook_py.framework.envtest.cluster.workloads import (
+from rook_py.envtest.cluster.volumes import VolumeBinderController
+from rook_py.envtest.cluster.workloads import (
     DaemonSetController,
     DeploymentController,
     ReplicaSetController,
     StatefulSetController,
 )
+from rook_py.framework.client import errors
 from rook_py.framework.logging import get_logger
 
 __all__ = ["NodeSpec", "SimulatedCluster", "default_nodes"]

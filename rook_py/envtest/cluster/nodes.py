@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import (
+from rook_py.envtest.cluster.base import (
     JSON,
     Controller,
     Key,
@@ -31,6 +30,7 @@ from rook_py.framework.envtest.cluster.base import (
     set_condition,
     with_field_manager,
 )
+from rook_py.framework.client import errors
 
 V1 = "v1"
 

@@ -26,14 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ...client import errors
-from ...labels import (
+from rook_py.framework.client import errors
+from rook_py.framework.labels import (
     FieldSelector,
     Selector,
     parse_field_selector,
     parse_selector,
     selector_from_label_selector,
 )
+
 from . import managedfields
 from .registry import Registry, ServedResource
 from .registry.base import (
@@ -912,7 +913,7 @@ class LocalAPI:
         return unsubscribe
 
     def _dispatch(self) -> None:
-        from ...logging import get_logger
+        from rook_py.framework.logging import get_logger
 
         log = get_logger(__name__)
         while True:

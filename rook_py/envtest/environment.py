@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from rook_py.envtest.realcluster import ASSETS_ENV, RealControlPlane, find_binaries
+from rook_py.envtest.remote import HTTPAPI, RemoteFaults, RemotePods, RemoteStats
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.realcluster import ASSETS_ENV, RealControlPlane, find_binaries
-from rook_py.framework.envtest.remote import HTTPAPI, RemoteFaults, RemotePods, RemoteStats
 
 if TYPE_CHECKING:
     import kubernetes.client
 
+    from rook_py.envtest.apiserver.server import APIServer
+    from rook_py.envtest.cluster import NodeSpec, SimulatedCluster
     from rook_py.framework.client import Client
-    from rook_py.framework.envtest.apiserver.server import APIServer
-    from rook_py.framework.envtest.cluster import NodeSpec, SimulatedCluster
 
 JSON = dict[str, Any]
 BACKENDS = ("emulator", "real")
@@ -68,7 +68,7 @@ class Environment:
     Parameters: ``backend`` None/"emulator"/"real"; ``nodes`` a count or ``NodeSpec``s, ``crds``
     installed (and Established) at start, ``history_size`` the emulator's watch window,
     ``simulate_cluster`` whether to run the SimulatedCluster, ``pod_ready_delay`` how long pods stay
-    Pending, ``in_process`` False to run the emulator as ``python -m rook_py.framework.envtest.serve``.
+    Pending, ``in_process`` False to run the emulator as ``python -m rook_py.envtest.serve``.
     The emulator-only parameters are ignored on a real control plane, which runs no controllers.
 
     Attributes after ``start()``: ``kubeconfig`` (path to a kubeconfig file in a temp dir),
@@ -134,8 +134,8 @@ class Environment:
         self._ca_data = self._real.certs.ca_data if self._real.certs else None
 
     def _start_in_process(self) -> None:
-        from rook_py.framework.envtest.apiserver.server import APIServer
-        from rook_py.framework.envtest.cluster import SimulatedCluster
+        from rook_py.envtest.apiserver.server import APIServer
+        from rook_py.envtest.cluster import SimulatedCluster
 
         self.server = APIServer(history_size=self.history_size, bookmark_interval=self.bookmark_interval)
         self.server.start()
@@ -154,7 +154,7 @@ class Environment:
             raise ValueError("in_process=False takes a node count, not NodeSpecs")
         assert self._dir is not None
         log_path = self._dir / "serve.log"
-        cmd = [sys.executable, "-m", "rook_py.framework.envtest.serve", "--kubeconfig", self.kubeconfig,
+        cmd = [sys.executable, "-m", "rook_py.envtest.serve", "--kubeconfig", self.kubeconfig,
                "--nodes", str(self.nodes), "--history-size", str(self.history_size),
                "--pod-ready-delay", str(self.pod_ready_delay), "--bookmark-interval", str(self.bookmark_interval),
                "--resync-period", str(self.resync_period)]

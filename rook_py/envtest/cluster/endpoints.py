@@ -13,8 +13,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import (
+from rook_py.envtest.cluster.base import (
     JSON,
     Controller,
     Key,
@@ -23,6 +22,7 @@ from rook_py.framework.envtest.cluster.base import (
     pod_ready,
     read_only_items,
 )
+from rook_py.framework.client import errors
 
 V1 = "v1"
 

@@ -24,8 +24,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import (
+from rook_py.envtest.cluster.base import (
     JSON,
     Controller,
     Key,
@@ -36,6 +35,7 @@ from rook_py.framework.envtest.cluster.base import (
     ns_arg,
     read_only_items,
 )
+from rook_py.framework.client import errors
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from ....labels import selector_from_label_selector
+from rook_py.framework.labels import selector_from_label_selector
+
 from .base import (
     JSON,
     SPEC_GENERATION,

@@ -49,8 +49,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from ...client import errors
-from ...logging import get_logger
+from rook_py.framework.client import errors
+from rook_py.framework.logging import get_logger
+
 from . import discovery
 from .faults import Faults
 from .local import Engine, Filter, LocalAPI, make_filter, rfc3339_now

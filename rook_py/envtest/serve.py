@@ -22,9 +22,9 @@ def serve(kubeconfig: str, nodes: int = 3, port: int = 0, host: str = "127.0.0.1
           bookmark_interval: float = 60.0, resync_period: float = 5.0,
           token: str | None = None, stop: threading.Event | None = None, out: TextIO | None = None) -> int:
     """Run until SIGINT/SIGTERM (main thread) or ``stop`` is set; returns the exit code (0)."""
-    from rook_py.framework.envtest.apiserver.server import APIServer
-    from rook_py.framework.envtest.cluster import SimulatedCluster
-    from rook_py.framework.envtest.environment import register_pod_hooks
+    from rook_py.envtest.apiserver.server import APIServer
+    from rook_py.envtest.cluster import SimulatedCluster
+    from rook_py.envtest.environment import register_pod_hooks
 
     out = out or sys.stdout
     stop = stop or threading.Event()
@@ -70,7 +70,7 @@ def serve(kubeconfig: str, nodes: int = 3, port: int = 0, host: str = "127.0.0.1
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The serve flags; the ``rook envtest serve`` subcommand reuses this on its own subparser."""
     parser = parser or argparse.ArgumentParser(
-        prog="python -m rook_py.framework.envtest.serve",
+        prog="python -m rook_py.envtest.serve",
         description="Run the envtest Kubernetes API emulator with a simulated cluster in the foreground.")
     parser.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig")
     parser.add_argument("--nodes", type=int, default=3, help="simulated nodes (default 3)")

@@ -14,8 +14,7 @@ import contextlib
 import threading
 from collections.abc import Iterable
 
-from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import (
+from rook_py.envtest.cluster.base import (
     JSON,
     Controller,
     Key,
@@ -26,6 +25,7 @@ from rook_py.framework.envtest.cluster.base import (
     read_only_items,
     set_condition,
 )
+from rook_py.framework.client import errors
 
 V1 = "v1"
 FINALIZER = "kubernetes"

@@ -5,7 +5,7 @@ with a simulated cluster; the pytest plugin gives each test a fresh one as the `
 ``emulator_only`` marks tests that need the emulator (fault injection, simulated kubelet,
 controller-manager behaviour) so they skip on a real control plane::
 
-    from rook_py.framework.envtest import emulator_only
+    from rook_py.envtest import emulator_only
 
     @emulator_only
     def test_pod_crash_is_reported(envtest): ...
@@ -25,16 +25,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rook_py.framework.envtest.cluster.nodes import NodeSpec
-    from rook_py.framework.envtest.environment import Environment, EnvtestStartError, resolve_backend
+    from rook_py.envtest.cluster.nodes import NodeSpec
+    from rook_py.envtest.environment import Environment, EnvtestStartError, resolve_backend
 
 __all__ = ["Environment", "EnvtestStartError", "NodeSpec", "emulator_only", "resolve_backend"]
 
 _LAZY = {
-    "Environment": "rook_py.framework.envtest.environment",
-    "EnvtestStartError": "rook_py.framework.envtest.environment",
-    "resolve_backend": "rook_py.framework.envtest.environment",
-    "NodeSpec": "rook_py.framework.envtest.cluster.nodes",
+    "Environment": "rook_py.envtest.environment",
+    "EnvtestStartError": "rook_py.envtest.environment",
+    "resolve_backend": "rook_py.envtest.environment",
+    "NodeSpec": "rook_py.envtest.cluster.nodes",
 }
 
 

@@ -12,7 +12,8 @@ import re
 import threading
 from typing import Any
 
-from ....client import errors
+from rook_py.framework.client import errors
+
 from .base import (
     JSON,
     Cause,

@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Iterable
 from fractions import Fraction
 
+from rook_py.envtest.cluster.base import JSON, Controller, Key, is_deleting, meta, read_only_items
 from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import JSON, Controller, Key, is_deleting, meta, read_only_items
 
 V1 = "v1"
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from rook_py.framework.envtest.environment import Environment
+    from rook_py.envtest.environment import Environment
 
 BACKEND_ENV = "ROOK_ENVTEST_BACKEND"
 _CHOICES = ("auto", "emulator", "real")
@@ -62,7 +62,7 @@ def requested_backend(config: pytest.Config) -> str | None:
 
 def selected_backend(config: pytest.Config) -> str:
     """The backend this session runs against ("emulator" or "real")."""
-    from rook_py.framework.envtest.environment import resolve_backend
+    from rook_py.envtest.environment import resolve_backend
 
     return resolve_backend(requested_backend(config))
 
@@ -90,7 +90,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def envtest(request: pytest.FixtureRequest) -> Iterator[Environment]:
     """A fresh, started Environment for one test; stopped (and its temp files removed) afterwards."""
-    from rook_py.framework.envtest.environment import Environment
+    from rook_py.envtest.environment import Environment
 
     with Environment(backend=selected_backend(request.config)) as env:
         yield env

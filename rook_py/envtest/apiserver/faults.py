@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...client import errors
+from rook_py.framework.client import errors
+
 from .storage import Store
 
 _MESSAGES = {

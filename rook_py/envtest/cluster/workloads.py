@@ -22,9 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rook_py.framework import labels as _labels
-from rook_py.framework.client import errors
-from rook_py.framework.envtest.cluster.base import (
+from rook_py.envtest.cluster.base import (
     JSON,
     Controller,
     Key,
@@ -45,7 +43,9 @@ from rook_py.framework.envtest.cluster.base import (
     set_condition,
     spec_hash,
 )
-from rook_py.framework.envtest.cluster.nodes import node_fits
+from rook_py.envtest.cluster.nodes import node_fits
+from rook_py.framework import labels as _labels
+from rook_py.framework.client import errors
 
 APPS = "apps/v1"
 V1 = "v1"
