@@ -10,9 +10,12 @@ import base64
 from typing import Any
 
 from rook_py.chubaofs.api import types as t
+from rook_py.chubaofs.api.validation import secret_value
 from rook_py.chubaofs.monitor import common as c
 from rook_py.chubaofs.monitor.common import MonitorContext
+from rook_py.chubaofs.monitor.component import ConfigReload, Plan, Rendered
 from rook_py.chubaofs.monitor.config.alertmanager import render_default_alertmanager_config
+from rook_py.framework.objects import ObjectReader
 
 JSON = dict[str, Any]
 A = t.ALERTMANAGER
@@ -126,9 +129,18 @@ def services(ctx: MonitorContext) -> list[JSON]:
             c.service(ctx, A, ctx.object_name(A), [web])]
 
 
-def desired_objects(ctx: MonitorContext, generated_config: str | None) -> list[JSON]:
-    """``generated_config`` is the default configuration text when no user Secret is named."""
-    objects: list[JSON] = []
-    if generated_config is not None:
-        objects.append(generated_config_secret(ctx, generated_config))
-    return [*objects, *services(ctx), statefulset(ctx)]
+def plan(ctx: MonitorContext, rendered: Rendered, reader: ObjectReader) -> Plan:
+    """The generated configuration Secret (when the user names none), Services, the StatefulSet.
+
+    Configuration changes are hot-reloaded, whichever Secret holds them: the user's is read from
+    the cache (a missing Secret or key was refused by validation before this pass got here).
+    """
+    objects = services(ctx)
+    if rendered.alertmanager is not None:
+        objects.insert(0, generated_config_secret(ctx, rendered.alertmanager))
+        config_text = rendered.alertmanager
+    else:
+        user_secret = reader.get("v1", "Secret", config_secret_name(ctx), ctx.namespace)
+        config_text = secret_value(user_secret or {}, t.ALERTMANAGER_CONFIG_KEY) or ""
+    return Plan(objects, statefulset(ctx), endpoint=url(ctx), image=str(ctx.component(A)["image"]),
+                reload=ConfigReload(c.config_hash(config_text), pod_urls(ctx)))

@@ -150,6 +150,11 @@ def is_owned_by(obj: JSON, monitor: JSON) -> bool:
                for ref in obj.get("metadata", {}).get("ownerReferences") or [])
 
 
+def describe(obj: JSON) -> str:
+    """``Kind name``: how Events and status messages name an object."""
+    return f"{obj['kind']} {obj['metadata']['name']}"
+
+
 def config_hash(*parts: str) -> str:
     """A short, stable digest of configuration text (order matters)."""
     digest = hashlib.sha256()

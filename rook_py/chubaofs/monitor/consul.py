@@ -15,6 +15,8 @@ from typing import Any
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.monitor import common as c
 from rook_py.chubaofs.monitor.common import MonitorContext
+from rook_py.chubaofs.monitor.component import Plan, Rendered
+from rook_py.framework.objects import ObjectReader
 
 JSON = dict[str, Any]
 C = t.CONSUL
@@ -126,10 +128,11 @@ def pod_disruption_budget(ctx: MonitorContext) -> JSON | None:
                      "selector": {"matchLabels": c.selector_labels(ctx, C)}}}
 
 
-def desired_objects(ctx: MonitorContext) -> list[JSON]:
-    """Consul's objects in apply order (Services before the StatefulSet that needs their DNS)."""
-    objects = [*services(ctx), statefulset(ctx)]
+def plan(ctx: MonitorContext, rendered: Rendered, reader: ObjectReader) -> Plan:
+    """Services first (the StatefulSet's pods need their DNS names), then the disruption budget."""
+    objects = services(ctx)
     pdb = pod_disruption_budget(ctx)
     if pdb is not None:
         objects.append(pdb)
-    return objects
+    return Plan(objects, statefulset(ctx), endpoint=f"http://{client_address(ctx)}",
+                image=str(ctx.component(C)["image"]))

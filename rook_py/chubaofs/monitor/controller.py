@@ -9,11 +9,13 @@ Read it top to bottom like kubernetes/sample-controller's syncHandler:
 4. default and validate the spec and render the configuration; a problem sets InvalidSpec and
    an Event and changes nothing else (the status still records the generation as processed and
    reports the running stack's health, read from the cache);
-5. per component, in install order (Consul, Alertmanager, Prometheus, Grafana): remove it when
-   disabled (PVCs stay; it reports disabled once its workload and Services are gone), otherwise
-   apply config, Services and the workload, deliver config changes by hot reload, expand
-   volumes (then recreate the StatefulSet around its running pods), refuse data-loss storage
-   changes, and prune what is no longer wanted;
+5. per component, in install order (Consul, Alertmanager, Prometheus, Grafana), the same steps
+   for all: remove it when disabled (PVCs stay; it reports disabled once its workload and
+   Services are gone); otherwise ask its module for a plan (``plan(ctx, rendered, reader)``,
+   see :mod:`.component`), apply the plan's config, Services and other objects, let the
+   storage transitions (:mod:`.storage`) expand volumes, recreate the StatefulSet around its
+   running pods or refuse data-loss changes, deliver config changes by hot reload, apply the
+   workload, and prune what the plan no longer wants;
 6. write the status last, through the status subresource, only when it changed.
 
 Writes happen only for differences (``objects.apply``), so a steady-state pass makes none.
@@ -21,7 +23,7 @@ Writes happen only for differences (``objects.apply``), so a steady-state pass m
 
 from __future__ import annotations
 
-import copy
+import functools
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -30,9 +32,10 @@ from typing import Any
 
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.defaults import with_defaults
-from rook_py.chubaofs.api.validation import secret_value, validate
+from rook_py.chubaofs.api.validation import validate
 from rook_py.chubaofs.monitor import alertmanager, common, consul, grafana, prometheus
-from rook_py.chubaofs.monitor.common import MonitorContext
+from rook_py.chubaofs.monitor.common import MonitorContext, describe
+from rook_py.chubaofs.monitor.component import ConfigReload, Plan, Planner, Rendered
 from rook_py.chubaofs.monitor.reload import DEFAULT_SETTLE_SECONDS, ConfigDelivery, HttpReloader, Reloader
 from rook_py.chubaofs.monitor.status import (
     Outcome,
@@ -43,9 +46,10 @@ from rook_py.chubaofs.monitor.status import (
     recreating,
     workload_status,
 )
-from rook_py.chubaofs.monitor.storage import StoragePlan, claims_to_expand, plan_storage
+from rook_py.chubaofs.monitor.storage import StorageTransitions
+from rook_py.chubaofs.monitor.writer import NORMAL, WARNING, Writer
 from rook_py.framework import objects
-from rook_py.framework.client.errors import AlreadyExists, ApiError, Conflict, Forbidden, Invalid, NotFound
+from rook_py.framework.client.errors import ApiError
 from rook_py.framework.controller import Request, Result
 from rook_py.framework.logging import get_logger
 
@@ -68,35 +72,29 @@ MAX_NAME_LENGTH = 39
 # Service names are DNS-1035 labels (a letter first), stricter than custom-resource names.
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
-NORMAL, WARNING = "Normal", "Warning"
 # How often a pass re-checks whether a replaced workload is gone (its deletion also triggers a
 # reconcile through the owned-object watch; this bounds a missed or coalesced event).
 REPLACE_POLL_SECONDS = 1.0
 
+# Each component's builders, by component; the loop visits them in install order
+# (``t.COMPONENTS``: Consul, where the others register, first; Grafana last).
+PLANNERS: dict[str, Planner] = {
+    t.CONSUL: consul.plan,
+    t.ALERTMANAGER: alertmanager.plan,
+    t.PROMETHEUS: prometheus.plan,
+    t.GRAFANA: grafana.plan,
+}
 
-@dataclass
-class Rendered:
-    """Configuration rendered once per pass (renderers raise ValueError on what they refuse)."""
 
-    prometheus: prometheus.PrometheusConfig
-    grafana: grafana.GrafanaConfig
-    alertmanager_default: str | None
-
-
-@dataclass
-class Plan:
-    """A component's desired state: objects to apply (workload last), objects to create only
-    when absent, and the digest of hot-reloadable configuration with the pods to reload."""
-
-    objects: list[JSON]
-    create_only: list[JSON] = field(default_factory=list)
-    reload_hash: str | None = None
-    reload_urls: list[str] = field(default_factory=list)
-    endpoint: str | None = None
-
-    @property
-    def workload(self) -> JSON:
-        return next(o for o in self.objects if o["kind"] in WORKLOAD_KINDS)
+def render(ctx: MonitorContext, operator_targets: Sequence[str] = ()) -> Rendered:
+    """The stack's configuration for this pass; ``ValueError`` for what a renderer refuses.
+    Prometheus and Grafana are rendered even when disabled, so a spec is judged the same way
+    whichever components it enables."""
+    am_default = None
+    if ctx.enabled(t.ALERTMANAGER) and not ctx.component(t.ALERTMANAGER).get("configSecret"):
+        am_default = alertmanager.default_config(ctx)
+    return Rendered(prometheus.render_config(ctx, operator_targets), grafana.render_config(ctx),
+                    am_default)
 
 
 @dataclass
@@ -119,10 +117,6 @@ def _key(obj: JSON) -> tuple[str, str]:
     return obj["kind"], obj["metadata"]["name"]
 
 
-def _describe(obj: JSON) -> str:
-    return f"{obj['kind']} {obj['metadata']['name']}"
-
-
 class MonitorReconciler:
     """Reconciles one ChubaoMonitor per call; safe for concurrent workers on different keys."""
 
@@ -134,17 +128,13 @@ class MonitorReconciler:
                  cleanup_backoff: float = 2.0) -> None:
         self._client = client
         self._reader = reader
-        self._recorder = recorder
+        self._writer = Writer(client, reader, recorder)
+        self._storage = StorageTransitions(self._writer)
         self._delivery = ConfigDelivery(reloader or HttpReloader(), settle_seconds=settle_seconds)
         self._operator_targets = tuple(operator_targets)
         self._cleanup_attempts = cleanup_attempts
         self._cleanup_backoff = cleanup_backoff
         self._cleanup_failures: dict[str, int] = {}
-        # Component key -> the StatefulSet this operator deleted with Orphan propagation to
-        # recreate it, until the new one exists. While it is absent, its config-delivery
-        # annotations are the running (orphaned) pods' truth; without them the new pod template
-        # could differ from theirs and roll them. Lost on an operator restart (see _forget).
-        self._orphaned: dict[str, JSON] = {}
         self._lock = threading.Lock()
 
     # --- the loop --------------------------------------------------------------------------------
@@ -164,7 +154,7 @@ class MonitorReconciler:
         rendered = None
         if not problems:
             try:
-                rendered = self._render(ctx)
+                rendered = render(ctx, self._operator_targets)
             except ValueError as err:
                 problems.append(str(err))
         if problems or rendered is None:
@@ -176,7 +166,8 @@ class MonitorReconciler:
         owned = self._owned_objects(ctx)
         try:
             for component in t.COMPONENTS:
-                after = self._reconcile_component(ctx, component, rendered, owned, outcome)
+                after = self._reconcile_component(ctx, component, rendered,
+                                                  owned.get(component, []), outcome)
                 if after is not None:
                     requeue.append(after)
         except ApiError as err:
@@ -204,13 +195,6 @@ class MonitorReconciler:
 
         return problems + validate(ctx.spec, secrets=lookup)
 
-    def _render(self, ctx: MonitorContext) -> Rendered:
-        am_default = None
-        if ctx.enabled(t.ALERTMANAGER) and not ctx.component(t.ALERTMANAGER).get("configSecret"):
-            am_default = alertmanager.default_config(ctx)
-        return Rendered(prometheus.render_config(ctx, self._operator_targets),
-                        grafana.render_config(ctx), am_default)
-
     def _report_invalid(self, ctx: MonitorContext, problems: list[str]) -> None:
         """InvalidSpec + one Warning Event per distinct message; no owned object is touched."""
         message = "; ".join(problems)
@@ -236,74 +220,50 @@ class MonitorReconciler:
             if live:
                 found[component] = awaiting_removal(
                     workload_status(live[0], str(before.get("image") or "")),
-                    [_describe(o) for o in workloads if o is not live[0]])
+                    [describe(o) for o in workloads if o is not live[0]])
             elif before.get("replicas") or workloads:
                 found[component] = awaiting_removal(
                     workload_status(None, str(before.get("image") or "")),
-                    [_describe(o) for o in workloads])
+                    [describe(o) for o in workloads])
             elif before:
                 found[component] = before
         return found
 
     # --- one component ---------------------------------------------------------------------------
 
-    def _plan(self, ctx: MonitorContext, component: str, rendered: Rendered) -> Plan:
-        if component == t.CONSUL:
-            return Plan(consul.desired_objects(ctx),
-                        endpoint=f"http://{consul.client_address(ctx)}")
-        if component == t.ALERTMANAGER:
-            config_text = rendered.alertmanager_default
-            if config_text is None:
-                user_secret = self._reader.get("v1", "Secret",
-                                               alertmanager.config_secret_name(ctx), ctx.namespace)
-                config_text = secret_value(user_secret or {}, t.ALERTMANAGER_CONFIG_KEY) or ""
-            return Plan(alertmanager.desired_objects(ctx, rendered.alertmanager_default),
-                        reload_hash=common.config_hash(config_text),
-                        reload_urls=alertmanager.pod_urls(ctx), endpoint=alertmanager.url(ctx))
-        if component == t.PROMETHEUS:
-            return Plan(prometheus.desired_objects(ctx, rendered.prometheus),
-                        reload_hash=rendered.prometheus.hash,
-                        reload_urls=prometheus.pod_urls(ctx), endpoint=prometheus.url(ctx))
-        create_only = []
-        if not ctx.component(t.GRAFANA).get("adminSecret"):
-            create_only.append(grafana.generated_admin_secret(ctx))
-        return Plan(grafana.desired_objects(ctx, rendered.grafana), create_only=create_only,
-                    endpoint=grafana.url(ctx))
-
     def _reconcile_component(self, ctx: MonitorContext, component: str, rendered: Rendered,
-                             owned: dict[str, list[JSON]], outcome: Outcome) -> float | None:
+                             owned: list[JSON], outcome: Outcome) -> float | None:
+        """Carry out the component's plan (or remove it) and report on it; the requeue it needs.
+
+        ``owned`` is the component's objects as the cache listed them at the start of the pass.
+        """
         if not ctx.enabled(component):
-            return self._disable(ctx, component, owned.get(component, []), outcome)
+            return self._disable(ctx, component, owned, outcome)
 
-        plan = self._plan(ctx, component, rendered)
+        plan = PLANNERS[component](ctx, rendered, self._reader)
         for obj in plan.create_only:
-            self._create_if_absent(ctx, obj)
-        workload = plan.workload
+            self._writer.create_if_absent(ctx, obj)
         for obj in plan.objects:
-            if obj is not workload:
-                self._apply(ctx, obj)
-
+            self._writer.apply(ctx, obj)
         state = self._reconcile_workload(ctx, component, plan, outcome)
-        requeue = state.requeue
-        keep = {_key(o) for o in (*plan.objects, *plan.create_only)}
-        self._prune(ctx, owned.get(component, []), keep=keep)
+        self._prune(ctx, owned, keep=plan.wanted())
+
         # A workload of the component under another kind or name (Grafana's Deployment after
         # storage was added) is being replaced: just pruned, or already terminating. The cache
         # listed it at the start of this pass, so it may still exist; hold readiness until a
         # later pass no longer sees it.
         leftovers = state.waiting_on + [
-            _describe(o) for o in owned.get(component, [])
+            describe(o) for o in owned
             if o["kind"] in WORKLOAD_KINDS and _key(o) != _key(plan.workload)]
-        report = awaiting_removal(workload_status(state.live, str(ctx.component(component)["image"])),
-                                  leftovers)
+        report = awaiting_removal(workload_status(state.live, plan.image), leftovers)
         if state.recreating:
-            report = recreating(report, _describe(plan.workload))
+            report = recreating(report, describe(plan.workload))
         outcome.components[component] = report
+        outcome.endpoints[component] = plan.endpoint
+        requeue = state.requeue
         if leftovers or state.recreating:
             outcome.transitions.add(component)
             requeue = min(requeue, REPLACE_POLL_SECONDS) if requeue is not None else REPLACE_POLL_SECONDS
-        if plan.endpoint:
-            outcome.endpoints[component] = plan.endpoint
         return requeue
 
     def _disable(self, ctx: MonitorContext, component: str, owned: list[JSON],
@@ -317,7 +277,7 @@ class MonitorReconciler:
         the pass that sees them gone.
         """
         self._prune(ctx, owned, keep=set())
-        lingering = [_describe(o) for o in sorted(owned, key=lambda o: _kind_order(o["kind"]))
+        lingering = [describe(o) for o in sorted(owned, key=lambda o: _kind_order(o["kind"]))
                      if o["kind"] in SERVING_KINDS]
         external = ctx.component(component).get("externalAddress")
         if external:
@@ -332,96 +292,47 @@ class MonitorReconciler:
 
     def _reconcile_workload(self, ctx: MonitorContext, component: str, plan: Plan,
                             outcome: Outcome) -> WorkloadState:
-        """Apply the workload, expanding volumes and recreating a StatefulSet as needed."""
+        """Apply the workload once its storage changes allow, delivering configuration changes."""
         desired = plan.workload
-        key = self._key_of(ctx, component)
+        key = self._state_key(ctx, component)
         live = self._reader.get(desired["apiVersion"], desired["kind"], desired["metadata"]["name"],
                                 ctx.namespace)
-        with self._lock:
-            orphaned = self._orphaned.get(key)
-        if orphaned is not None and live is not None and _uid(live) != _uid(orphaned):
-            with self._lock:  # recreated: the new set owns the pods now
-                self._orphaned.pop(key, None)
-            orphaned = None
-        if orphaned is not None and live is not None:
-            # The set this operator deleted to recreate, still in the cache (terminating, or the
-            # delete event not seen yet): wait for it to go, never delete it twice.
-            return WorkloadState(None, REPLACE_POLL_SECONDS, recreating=True)
-        if live is not None and live["metadata"].get("deletionTimestamp"):
-            # Being deleted (recreated); wait for it to go.
-            return WorkloadState(None, REPLACE_POLL_SECONDS, [_describe(desired)])
-        requeue: float | None = None
-        if live is not None and desired["kind"] == "StatefulSet":
-            storage = plan_storage(component, live, desired)
-            if storage.refused:
-                self._refuse(ctx, outcome, storage.refused)
-            if storage.recreate:
-                self._delete(ctx, live, why="to add persistent storage (volume templates are "
-                                            "immutable)")
-                return WorkloadState(None, REPLACE_POLL_SECONDS, [_describe(desired)])
-            if storage.recreate_after_expansion and self._expand_claims(ctx, component, live,
-                                                                        storage, outcome):
-                self._orphan_for_recreation(ctx, key, live)
-                return WorkloadState(None, REPLACE_POLL_SECONDS, recreating=True)
-            # Volume templates are immutable: otherwise keep the live ones (an expansion that
-            # was rejected is refused above and waits for the user).
-            live_templates = live["spec"].get("volumeClaimTemplates")
-            if live_templates is not None:
-                desired["spec"]["volumeClaimTemplates"] = copy.deepcopy(live_templates)
-            else:
-                desired["spec"].pop("volumeClaimTemplates", None)
-        if plan.reload_hash is not None:
+        storage = self._storage.prepare(ctx, component, key, live, desired,
+                                        refuse=functools.partial(self._refuse, ctx, outcome))
+        if storage.held:
+            return WorkloadState(None, REPLACE_POLL_SECONDS, list(storage.waiting_on),
+                                 storage.recreating)
+        requeue = None
+        if plan.reload is not None:
             # Between the orphaning delete and the create, the deleted set stands for the pods
             # that still run: it carries what they loaded and their template's config hash.
-            basis = live if live is not None else orphaned
-            delivery = self._delivery.deliver(key, basis, plan.reload_hash, plan.reload_urls)
-            if delivery.loaded_hash is not None:
-                desired["metadata"].setdefault("annotations", {})[
-                    common.ANNOTATION_LOADED_CONFIG_HASH] = delivery.loaded_hash
-            if delivery.template_hash is not None:
-                desired["spec"]["template"]["metadata"].setdefault("annotations", {})[
-                    common.ANNOTATION_CONFIG_HASH] = delivery.template_hash
-            if delivery.fell_back:
-                self._event(ctx.monitor, WARNING, "ReloadFailed",
-                            f"{component}: hot reload failed ({'; '.join(delivery.failures)}); "
-                            "rolling the pods to load the new configuration")
-            elif delivery.reloaded and delivery.requeue_after is None:
-                self._event(ctx.monitor, NORMAL, "ConfigReloaded",
-                            f"{component}: configuration {plan.reload_hash} reloaded")
-            requeue = delivery.requeue_after
-        applied = self._apply(ctx, desired)
-        if orphaned is not None:
-            with self._lock:
-                self._orphaned.pop(key, None)
+            running = live if live is not None else storage.orphaned
+            requeue = self._deliver_config(ctx, component, key, plan.reload, running, desired)
+        applied = self._writer.apply(ctx, desired)
+        if storage.orphaned is not None:
+            self._storage.recreated(key)
         return WorkloadState(applied, requeue)
 
-    def _orphan_for_recreation(self, ctx: MonitorContext, key: str, live: JSON) -> None:
-        """Delete the StatefulSet, orphaning its pods, so the next pass creates it with the new
-        volume templates (Orphan: the garbage collector strips the pods' owner references
-        instead of deleting them, and the new set adopts them by its selector). The uid
-        precondition makes sure a set already recreated is never deleted (a stale cache).
-        The deleted set is remembered only once it is really going, so a failed delete is
-        simply tried again by the next pass."""
-        try:
-            self._client.delete("apps/v1", "StatefulSet", live["metadata"]["name"], ctx.namespace,
-                                propagation_policy="Orphan",
-                                preconditions={"uid": _uid(live)})
-        except Conflict:
-            return  # the cache is behind a set that was already recreated: the next pass sees it
-        except NotFound:
-            pass  # already gone: create it next
-        else:
-            self._event(ctx.monitor, NORMAL, "Recreating",
-                        f"Deleted StatefulSet {live['metadata']['name']} orphaning its pods, to "
-                        "recreate it with the grown volume claim templates (volume templates are "
-                        "immutable)")
-        with self._lock:
-            self._orphaned[key] = copy.deepcopy(live)
-
-    # --- storage ---------------------------------------------------------------------------------
-
-    def _key_of(self, ctx: MonitorContext, component: str) -> str:
-        return f"{ctx.namespace}/{ctx.name}/{component}"
+    def _deliver_config(self, ctx: MonitorContext, component: str, key: str,
+                        reload: ConfigReload, running: JSON | None, desired: JSON) -> float | None:
+        """Hot-reload changed configuration into the ``running`` workload's pods, or roll them
+        when a reload fails, and record on ``desired`` what they have loaded. Returns the
+        requeue that waits for the kubelet to project the change."""
+        delivery = self._delivery.deliver(key, running, reload.config_hash, reload.pod_urls)
+        if delivery.loaded_hash is not None:
+            desired["metadata"].setdefault("annotations", {})[
+                common.ANNOTATION_LOADED_CONFIG_HASH] = delivery.loaded_hash
+        if delivery.template_hash is not None:
+            desired["spec"]["template"]["metadata"].setdefault("annotations", {})[
+                common.ANNOTATION_CONFIG_HASH] = delivery.template_hash
+        if delivery.fell_back:
+            self._event(ctx.monitor, WARNING, "ReloadFailed",
+                        f"{component}: hot reload failed ({'; '.join(delivery.failures)}); "
+                        "rolling the pods to load the new configuration")
+        elif delivery.reloaded and delivery.requeue_after is None:
+            self._event(ctx.monitor, NORMAL, "ConfigReloaded",
+                        f"{component}: configuration {reload.config_hash} reloaded")
+        return delivery.requeue_after
 
     def _refuse(self, ctx: MonitorContext, outcome: Outcome, messages: list[str]) -> None:
         """Record refused changes (InvalidSpec, Degraded) with one Warning Event per new message."""
@@ -431,62 +342,12 @@ class MonitorReconciler:
                 self._event(ctx.monitor, WARNING, "ChangeRefused", message)
         outcome.refused.extend(messages)
 
-    def _expand_claims(self, ctx: MonitorContext, component: str, sts: JSON, storage: StoragePlan,
-                       outcome: Outcome) -> bool:
-        """Ask for the grown size on each existing claim; True when every claim now requests it.
+    # --- owned objects and per-component state ---------------------------------------------------
 
-        The API server rejects an expansion the StorageClass does not allow (403/422): that is
-        refused (InvalidSpec, Degraded) and the StatefulSet is left alone until the user acts.
-        Any other error is transient and propagates, so the pass is retried with backoff.
-        """
-        claims = self._client.list("v1", "PersistentVolumeClaim", ctx.namespace,
-                                   label_selector=common.instance_selector(ctx, component))
-        expanded = True
-        for name, (current, size) in claims_to_expand(storage, sts["metadata"]["name"],
-                                                      claims.get("items") or []).items():
-            try:
-                self._client.patch("v1", "PersistentVolumeClaim", name,
-                                   {"spec": {"resources": {"requests": {"storage": size}}}},
-                                   namespace=ctx.namespace)
-            except (Invalid, Forbidden) as err:
-                self._refuse(ctx, outcome, [f"{component}.storage.size: expanding PVC {name} to "
-                                              f"{size} was rejected: {err.message}"])
-                expanded = False
-                continue
-            self._event(ctx.monitor, NORMAL, "StorageExpanding",
-                        f"PersistentVolumeClaim {name}: {current} -> {size}")
-        return expanded
-
-    # --- writes ----------------------------------------------------------------------------------
-
-    def _apply(self, ctx: MonitorContext, desired: JSON) -> JSON:
-        result = objects.apply(self._client, desired, reader=self._reader)
-        if result.action in ("created", "updated"):
-            self._event(ctx.monitor, NORMAL, result.action.capitalize(),
-                        f"{result.action.capitalize()} {_describe(desired)}")
-            log.info(f"{result.action} object", kind=desired["kind"], object=desired["metadata"]["name"])
-        obj: JSON = result.object
-        return obj
-
-    def _create_if_absent(self, ctx: MonitorContext, obj: JSON) -> None:
-        """For objects whose content must never change once made (a generated password)."""
-        if self._reader.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
-                            ctx.namespace) is not None:
-            return
-        try:
-            self._client.create(obj, namespace=ctx.namespace)
-        except AlreadyExists:
-            return  # the cache was behind; the existing one stays
-        self._event(ctx.monitor, NORMAL, "Created", f"Created {_describe(obj)}")
-
-    def _delete(self, ctx: MonitorContext, obj: JSON, why: str = "no longer wanted", *,
-                propagation: str = "Background") -> None:
-        try:
-            self._client.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
-                                ctx.namespace, propagation_policy=propagation)
-        except NotFound:
-            return
-        self._event(ctx.monitor, NORMAL, "Deleted", f"Deleted {_describe(obj)}: {why}")
+    @staticmethod
+    def _state_key(ctx: MonitorContext, component: str) -> str:
+        """The key of a component's in-memory state (config delivery, storage transitions)."""
+        return f"{ctx.namespace}/{ctx.name}/{component}"
 
     def _prune(self, ctx: MonitorContext, owned: Iterable[JSON], keep: set[tuple[str, str]]) -> None:
         """Delete what is no longer wanted. Workloads go in the foreground: the API keeps them,
@@ -494,15 +355,13 @@ class MonitorReconciler:
         workload still exists" honestly means "its pods may still run" for readiness."""
         for obj in owned:
             if _key(obj) not in keep and not obj["metadata"].get("deletionTimestamp"):
-                self._delete(ctx, obj, propagation="Foreground" if obj["kind"] in WORKLOAD_KINDS
-                             else "Background")
+                self._writer.delete(ctx, obj, propagation="Foreground"
+                                    if obj["kind"] in WORKLOAD_KINDS else "Background")
 
     def _forget(self, key_prefix: str) -> None:
         """Drop the in-memory state of a monitor that is gone (keys start with ns/name/)."""
         self._delivery.forget(key_prefix)
-        with self._lock:
-            for key in [k for k in self._orphaned if k.startswith(key_prefix)]:
-                del self._orphaned[key]
+        self._storage.forget(key_prefix)
 
     def _owned_objects(self, ctx: MonitorContext) -> dict[str, list[JSON]]:
         """Objects this very ChubaoMonitor controls, by component (from the cache)."""
@@ -519,7 +378,7 @@ class MonitorReconciler:
         return found
 
     def _event(self, monitor: JSON, type_: str, reason: str, message: str) -> None:
-        self._recorder.event(monitor, type_, reason, message)
+        self._writer.event(monitor, type_, reason, message)
 
     # --- status ----------------------------------------------------------------------------------
 
@@ -569,7 +428,7 @@ class MonitorReconciler:
         for component_objects in self._owned_objects(ctx).values():
             for obj in sorted(component_objects, key=lambda o: _kind_order(o["kind"])):
                 if not obj["metadata"].get("deletionTimestamp"):
-                    self._delete(ctx, obj, why="the ChubaoMonitor is being deleted")
+                    self._writer.delete(ctx, obj, why="the ChubaoMonitor is being deleted")
         policy = ctx.spec.get("cleanupPolicy") or {}
         claims = self._client.list("v1", "PersistentVolumeClaim", ctx.namespace,
                                    label_selector=common.instance_selector(ctx)).get("items") or []
@@ -578,8 +437,8 @@ class MonitorReconciler:
         names = ", ".join(sorted(c["metadata"]["name"] for c in claims))
         if policy.get("deleteData") and policy.get("confirmation") == t.DESTROY_DATA_CONFIRMATION:
             for claim in claims:
-                self._delete(ctx, {"apiVersion": "v1", "kind": "PersistentVolumeClaim", **claim},
-                             why="cleanupPolicy confirmed data deletion")
+                self._writer.delete(ctx, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                          **claim}, why="cleanupPolicy confirmed data deletion")
             self._event(ctx.monitor, WARNING, "DataDeleted", f"deleted PersistentVolumeClaims {names}")
         else:
             self._event(ctx.monitor, NORMAL, "DataRetained",
@@ -589,10 +448,6 @@ class MonitorReconciler:
 
 def _kind_order(kind: str) -> int:
     return [k for _, k in MANAGED_KINDS].index(kind)
-
-
-def _uid(obj: JSON) -> str:
-    return str(obj["metadata"].get("uid") or "")
 
 
 def secret_mapper(reader: Any) -> Callable[[JSON], list[Request]]:

@@ -21,11 +21,13 @@ from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.monitor import common as c
 from rook_py.chubaofs.monitor import prometheus
 from rook_py.chubaofs.monitor.common import MonitorContext
+from rook_py.chubaofs.monitor.component import Plan, Rendered
 from rook_py.chubaofs.monitor.config.grafana import (
     dashboards,
     render_dashboard_provider,
     render_datasources,
 )
+from rook_py.framework.objects import ObjectReader
 
 JSON = dict[str, Any]
 G = t.GRAFANA
@@ -172,10 +174,14 @@ def ingress(ctx: MonitorContext) -> JSON | None:
             "metadata": c.metadata(ctx, G, ctx.object_name(G)), "spec": body}
 
 
-def desired_objects(ctx: MonitorContext, config: GrafanaConfig) -> list[JSON]:
-    """Everything but the generated admin Secret, which the controller creates only once."""
-    objects = [*config_maps(ctx, config), service(ctx), workload(ctx, config)]
+def plan(ctx: MonitorContext, rendered: Rendered, reader: ObjectReader) -> Plan:
+    """Provisioning and dashboards, the Service and Ingress, the workload; the generated admin
+    Secret (when the user names none) is created once and never rotated."""
+    config = rendered.grafana
+    objects = [*config_maps(ctx, config), service(ctx)]
     ing = ingress(ctx)
     if ing is not None:
         objects.append(ing)
-    return objects
+    create_only = [] if ctx.component(G).get("adminSecret") else [generated_admin_secret(ctx)]
+    return Plan(objects, workload(ctx, config), endpoint=url(ctx),
+                image=str(ctx.component(G)["image"]), create_only=create_only)

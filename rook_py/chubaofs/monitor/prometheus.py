@@ -16,8 +16,10 @@ from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.monitor import alertmanager, consul
 from rook_py.chubaofs.monitor import common as c
 from rook_py.chubaofs.monitor.common import MonitorContext
+from rook_py.chubaofs.monitor.component import ConfigReload, Plan, Rendered
 from rook_py.chubaofs.monitor.config.prometheus import render_prometheus_config
 from rook_py.chubaofs.monitor.config.rules import render_alert_rules
+from rook_py.framework.objects import ObjectReader
 
 JSON = dict[str, Any]
 P = t.PROMETHEUS
@@ -149,6 +151,10 @@ def services(ctx: MonitorContext) -> list[JSON]:
             c.service(ctx, P, ctx.object_name(P), ports)]
 
 
-def desired_objects(ctx: MonitorContext, config: PrometheusConfig) -> list[JSON]:
-    """Config first so a new pod never starts without it, then Services, then the workload."""
-    return [*config_maps(ctx, config), *services(ctx), statefulset(ctx)]
+def plan(ctx: MonitorContext, rendered: Rendered, reader: ObjectReader) -> Plan:
+    """Config first so a new pod never starts without it, then Services; changed configuration
+    is hot-reloaded on every replica."""
+    config = rendered.prometheus
+    return Plan([*config_maps(ctx, config), *services(ctx)], statefulset(ctx), endpoint=url(ctx),
+                image=str(ctx.component(P)["image"]),
+                reload=ConfigReload(config.hash, pod_urls(ctx)))

@@ -16,15 +16,26 @@ A StatefulSet's volumeClaimTemplates are immutable, and its PVCs outlive it. So:
   need new volumes, i.e. data loss; the live templates are kept and nothing is applied for it;
 - storage added where there was none (emptyDir): the StatefulSet must be recreated with the
   template; nothing persistent is lost.
+
+:func:`plan_storage` decides (a pure function of the live and the desired set);
+:class:`StorageTransitions` carries the decision out over several passes, before the controller
+applies the workload, and remembers the set it deleted around running pods until the new one
+exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rook_py.chubaofs.api.validation import parse_quantity
+from rook_py.chubaofs.monitor import common
+from rook_py.chubaofs.monitor.common import MonitorContext, describe
+from rook_py.chubaofs.monitor.writer import NORMAL, Writer
+from rook_py.framework.client.errors import Conflict, Forbidden, Invalid, NotFound
 
 JSON = dict[str, Any]
 
@@ -107,3 +118,154 @@ def claims_to_expand(plan: StoragePlan, sts_name: str, claims: Iterable[JSON]) -
                     and parse_quantity(current) < parse_quantity(size)):
                 found[name] = (current, size)
     return found
+
+
+# Records storage changes refused for data loss or by the API server (InvalidSpec, Degraded).
+Refuse = Callable[[list[str]], None]
+
+
+@dataclass(frozen=True)
+class StorageStep:
+    """What :meth:`StorageTransitions.prepare` decided for this pass's workload.
+
+    ``held``: do not apply the workload now, poll again soon. ``waiting_on`` names a replaced
+    workload that still exists; ``recreating`` says the StatefulSet was deleted with its pods
+    orphaned and is about to be created again. ``orphaned`` is that deleted set while the new
+    one is not there yet: it stands for the pods that still run (what they loaded, their
+    template's config hash) until the workload is applied.
+    """
+
+    waiting_on: tuple[str, ...] = ()
+    recreating: bool = False
+    orphaned: JSON | None = None
+
+    @property
+    def held(self) -> bool:
+        return bool(self.waiting_on) or self.recreating
+
+
+class StorageTransitions:
+    """Carries storage changes of a component's StatefulSet out across passes.
+
+    Per pass and component, :meth:`prepare` runs before the workload is applied and either lets
+    it be applied (with the live volume templates where the desired ones cannot be) or holds it
+    while a replaced set goes away. State kept between passes, under one lock because workers
+    reconcile different ChubaoMonitors at once: the set deleted with Orphan propagation, keyed
+    by component, until the recreated one exists (:meth:`recreated`). While it is absent, its
+    config-delivery annotations are the running (orphaned) pods' truth; without them the new
+    pod template could differ from theirs and roll them. Lost on an operator restart (the known
+    gap in docs/architecture.md); :meth:`forget` drops it with the ChubaoMonitor.
+    """
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._orphaned: dict[str, JSON] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, ctx: MonitorContext, component: str, key: str, live: JSON | None,
+                desired: JSON, refuse: Refuse) -> StorageStep:
+        """``live`` is the workload in the cache (``None``: absent), ``desired`` the one about to
+        be applied; its volume templates are set to the live ones unless the set is replaced."""
+        orphaned = self._still_orphaned(key, live)
+        if orphaned is not None and live is not None:
+            # The set this operator deleted to recreate, still in the cache (terminating, or the
+            # delete event not seen yet): wait for it to go, never delete it twice.
+            return StorageStep(recreating=True)
+        if live is not None and live["metadata"].get("deletionTimestamp"):
+            # Being deleted (replaced to add storage, or by someone else): wait for it to go.
+            return StorageStep(waiting_on=(describe(desired),))
+        if live is None or desired["kind"] != "StatefulSet":
+            return StorageStep(orphaned=orphaned)
+        storage = plan_storage(component, live, desired)
+        if storage.refused:
+            refuse(storage.refused)
+        if storage.recreate:
+            self._writer.delete(ctx, live, why="to add persistent storage (volume templates are "
+                                               "immutable)")
+            return StorageStep(waiting_on=(describe(desired),))
+        if storage.recreate_after_expansion and self._expand_claims(ctx, component, live, storage,
+                                                                    refuse):
+            self._orphan_for_recreation(ctx, key, live)
+            return StorageStep(recreating=True)
+        # Volume templates are immutable: otherwise keep the live ones (an expansion that was
+        # rejected is refused above and waits for the user).
+        live_templates = live["spec"].get("volumeClaimTemplates")
+        if live_templates is not None:
+            desired["spec"]["volumeClaimTemplates"] = copy.deepcopy(live_templates)
+        else:
+            desired["spec"].pop("volumeClaimTemplates", None)
+        return StorageStep()
+
+    def recreated(self, key: str) -> None:
+        """The workload of ``key`` was applied: a recreated set owns the orphaned pods now."""
+        with self._lock:
+            self._orphaned.pop(key, None)
+
+    def forget(self, key_prefix: str) -> None:
+        """Drop the state of a ChubaoMonitor that is gone (keys start with ns/name/)."""
+        with self._lock:
+            for key in [k for k in self._orphaned if k.startswith(key_prefix)]:
+                del self._orphaned[key]
+
+    def _still_orphaned(self, key: str, live: JSON | None) -> JSON | None:
+        """The set deleted for recreation, unless ``live`` is already its successor."""
+        with self._lock:
+            orphaned = self._orphaned.get(key)
+            if orphaned is not None and live is not None and _uid(live) != _uid(orphaned):
+                del self._orphaned[key]  # recreated: the new set owns the pods now
+                return None
+        return orphaned
+
+    def _expand_claims(self, ctx: MonitorContext, component: str, sts: JSON, storage: StoragePlan,
+                       refuse: Refuse) -> bool:
+        """Ask for the grown size on each existing claim; True when every claim now requests it.
+
+        The API server rejects an expansion the StorageClass does not allow (403/422): that is
+        refused (InvalidSpec, Degraded) and the StatefulSet is left alone until the user acts.
+        Any other error is transient and propagates, so the pass is retried with backoff.
+        """
+        client = self._writer.client
+        claims = client.list("v1", "PersistentVolumeClaim", ctx.namespace,
+                             label_selector=common.instance_selector(ctx, component))
+        expanded = True
+        for name, (current, size) in claims_to_expand(storage, sts["metadata"]["name"],
+                                                      claims.get("items") or []).items():
+            try:
+                client.patch("v1", "PersistentVolumeClaim", name,
+                             {"spec": {"resources": {"requests": {"storage": size}}}},
+                             namespace=ctx.namespace)
+            except (Invalid, Forbidden) as err:
+                refuse([f"{component}.storage.size: expanding PVC {name} to {size} was rejected: "
+                        f"{err.message}"])
+                expanded = False
+                continue
+            self._writer.event(ctx.monitor, NORMAL, "StorageExpanding",
+                               f"PersistentVolumeClaim {name}: {current} -> {size}")
+        return expanded
+
+    def _orphan_for_recreation(self, ctx: MonitorContext, key: str, live: JSON) -> None:
+        """Delete the StatefulSet, orphaning its pods, so the next pass creates it with the new
+        volume templates (Orphan: the garbage collector strips the pods' owner references
+        instead of deleting them, and the new set adopts them by its selector). The uid
+        precondition makes sure a set already recreated is never deleted (a stale cache).
+        The deleted set is remembered only once it is really going, so a failed delete is
+        simply tried again by the next pass."""
+        try:
+            self._writer.client.delete("apps/v1", "StatefulSet", live["metadata"]["name"],
+                                       ctx.namespace, propagation_policy="Orphan",
+                                       preconditions={"uid": _uid(live)})
+        except Conflict:
+            return  # the cache is behind a set that was already recreated: the next pass sees it
+        except NotFound:
+            pass  # already gone: create it next
+        else:
+            self._writer.event(ctx.monitor, NORMAL, "Recreating",
+                               f"Deleted StatefulSet {live['metadata']['name']} orphaning its "
+                               "pods, to recreate it with the grown volume claim templates "
+                               "(volume templates are immutable)")
+        with self._lock:
+            self._orphaned[key] = copy.deepcopy(live)
+
+
+def _uid(obj: JSON) -> str:
+    return str(obj["metadata"].get("uid") or "")

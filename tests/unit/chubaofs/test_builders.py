@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,18 +12,24 @@ import pytest
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.monitor import alertmanager, common, consul, grafana, prometheus
 from rook_py.chubaofs.monitor.common import MonitorContext
+from rook_py.chubaofs.monitor.component import Plan
+from rook_py.chubaofs.monitor.controller import PLANNERS, render
 from tests.unit.chubaofs.conftest import make_ctx
+from tests.unit.chubaofs.fakes import FakeCluster
 
 JSON = dict[str, Any]
 
 
+def plans(ctx: MonitorContext, cluster: FakeCluster | None = None) -> dict[str, Plan]:
+    rendered = render(ctx, ("op.rook.svc:8080",))
+    reader = (cluster or FakeCluster()).reader
+    return {component: PLANNERS[component](ctx, rendered, reader) for component in t.COMPONENTS}
+
+
 def all_objects(ctx: MonitorContext) -> list[JSON]:
-    prom_config = prometheus.render_config(ctx, ("op.rook.svc:8080",))
-    return [*consul.desired_objects(ctx),
-            *alertmanager.desired_objects(ctx, alertmanager.default_config(ctx)),
-            *prometheus.desired_objects(ctx, prom_config),
-            *grafana.desired_objects(ctx, grafana.render_config(ctx)),
-            grafana.generated_admin_secret(ctx)]
+    """Every object of every component; Grafana's generated admin Secret comes last."""
+    return [obj for plan in plans(ctx).values()
+            for obj in (*plan.objects, plan.workload, *plan.create_only)]
 
 
 def pod_specs(objects: list[JSON]) -> Iterator[tuple[str, JSON]]:
@@ -210,14 +217,54 @@ def test_alertmanager_single_and_mesh() -> None:
 
 def test_alertmanager_config_source() -> None:
     ctx = make_ctx()
-    objects = alertmanager.desired_objects(ctx, "route: {}\n")
-    secret = objects[0]
+    rendered = dataclasses.replace(render(ctx), alertmanager="route: {}\n")
+    plan = alertmanager.plan(ctx, rendered, FakeCluster().reader)
+    secret = plan.objects[0]
     assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "mon-alertmanager-config"
     assert base64.b64decode(secret["data"]["alertmanager.yml"]).decode() == "route: {}\n"
+    assert plan.reload is not None and plan.reload.config_hash == common.config_hash("route: {}\n")
+
     user = make_ctx({"cluster": {"name": "c"}, "alertmanager": {"configSecret": "my-am"}})
-    assert all(o["kind"] != "Secret" for o in alertmanager.desired_objects(user, None))
-    volume = alertmanager.statefulset(user)["spec"]["template"]["spec"]["volumes"][0]
+    user_rendered = render(user)
+    assert user_rendered.alertmanager is None
+    cluster = FakeCluster()
+    missing = alertmanager.plan(user, user_rendered, cluster.reader)
+    assert all(o["kind"] != "Secret" for o in missing.objects)
+    assert missing.reload is not None and missing.reload.config_hash == common.config_hash("")
+    # The user's Secret is read through the reader: its content is what the pods reload.
+    cluster.create({"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "my-am", "namespace": "ns"},
+                    "data": {"alertmanager.yml": base64.b64encode(b"route: {receiver: x}\n").decode()}})
+    found = alertmanager.plan(user, user_rendered, cluster.reader)
+    assert found.reload is not None
+    assert found.reload.config_hash == common.config_hash("route: {receiver: x}\n")
+    assert found.reload.pod_urls == ["http://mon-alertmanager-0.mon-alertmanager-headless.ns.svc:9093"]
+    volume = found.workload["spec"]["template"]["spec"]["volumes"][0]
     assert volume == {"name": "config", "secret": {"secretName": "my-am"}}
+
+
+def test_every_plan_sets_its_workload_apart_and_names_what_it_keeps() -> None:
+    ctx = make_ctx({"cluster": {"name": "cfs"}, "grafana": {"ingress": {"host": "g.example.com"}}})
+    found = plans(ctx)
+    assert list(found) == list(t.COMPONENTS)
+    for component, plan in found.items():
+        assert plan.workload["kind"] in ("StatefulSet", "Deployment")
+        assert plan.workload["metadata"]["labels"]["app.kubernetes.io/component"] == component
+        assert all(o["kind"] not in ("StatefulSet", "Deployment") for o in plan.objects)
+        assert plan.wanted() == {(o["kind"], o["metadata"]["name"])
+                                 for o in (*plan.objects, plan.workload, *plan.create_only)}
+        assert plan.image == ctx.component(component)["image"]
+        assert plan.endpoint.startswith("http://mon-")
+    # Consul's and Grafana's configuration is not hot-reloaded; Grafana's generated admin
+    # Secret is created once, and not at all when the user names one.
+    assert found[t.CONSUL].reload is None and found[t.GRAFANA].reload is None
+    assert [o["metadata"]["name"] for o in found[t.GRAFANA].create_only] == ["mon-grafana-admin"]
+    own_admin = make_ctx({"cluster": {"name": "c"}, "grafana": {"adminSecret": "mine"}})
+    assert plans(own_admin)[t.GRAFANA].create_only == []
+    prom = found[t.PROMETHEUS]
+    assert prom.reload is not None and prom.reload.config_hash == render(ctx, ("op.rook.svc:8080",)).prometheus.hash
+    assert [o["kind"] for o in found[t.CONSUL].objects] == ["Service", "Service", "PodDisruptionBudget"]
+    assert [o["kind"] for o in found[t.GRAFANA].objects] == ["ConfigMap"] * 3 + ["Service", "Ingress"]
 
 
 def test_grafana_credentials_provisioning_and_kind() -> None:

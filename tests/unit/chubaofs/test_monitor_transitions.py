@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rook_py.chubaofs.api import types as t
-from rook_py.chubaofs.monitor import common
+from rook_py.chubaofs.monitor import common, prometheus
 from rook_py.chubaofs.monitor.controller import MonitorReconciler
 from rook_py.chubaofs.monitor.status import (
     Outcome,
@@ -24,10 +24,18 @@ from rook_py.chubaofs.monitor.status import (
     recreating,
     workload_status,
 )
-from rook_py.chubaofs.monitor.storage import StoragePlan, claims_to_expand, plan_storage
+from rook_py.chubaofs.monitor.storage import (
+    StoragePlan,
+    StorageStep,
+    StorageTransitions,
+    claims_to_expand,
+    plan_storage,
+)
+from rook_py.chubaofs.monitor.writer import Writer
 from rook_py.framework.client.errors import Conflict, Forbidden, InternalError, Invalid
 from rook_py.framework.controller import Result
-from tests.unit.chubaofs.conftest import Harness
+from tests.unit.chubaofs.conftest import Harness, make_ctx
+from tests.unit.chubaofs.fakes import FakeCluster
 
 JSON = dict[str, Any]
 
@@ -348,3 +356,55 @@ def test_a_cache_still_showing_the_deleted_set_never_deletes_it_twice(harness: H
     assert spy.call_count == 0 and len(harness.events("Recreating")) == 1
     assert isinstance(result, Result) and result.requeue_after
     assert harness.monitor()["status"]["components"]["prometheus"]["message"].startswith("recreating")
+
+
+# --- the storage transitions on their own ------------------------------------------------------
+
+def test_storage_transitions_remember_the_orphaned_set_until_its_successor_exists(mocker: Any) -> None:
+    cluster = FakeCluster()
+    recorder = mocker.Mock()
+    transitions = StorageTransitions(Writer(cluster, cluster.reader, recorder))
+    ctx = make_ctx()
+    key = "ns/mon/prometheus"
+    live = cluster.create(prometheus.statefulset(ctx))
+    grown = make_ctx({"cluster": {"name": "cfs"}, "prometheus": {"storage": {"size": "50Gi"}}})
+
+    def prepare(live: JSON | None, refused: list[str] | None = None) -> StorageStep:
+        return transitions.prepare(grown, t.PROMETHEUS, key, live, prometheus.statefulset(grown),
+                                   refuse=(refused if refused is not None else []).extend)
+
+    assert prepare(live) == StorageStep(recreating=True)
+    assert not cluster.has("StatefulSet", "mon-prometheus")
+    assert [c.args[2] for c in recorder.event.call_args_list] == ["Recreating"]
+    # A stale cache still lists the deleted set: held, and never deleted twice.
+    cluster.reset_calls()
+    assert prepare(live).held and cluster.writes() == []
+    # Absent: the workload may be created; the deleted set stands for the running pods.
+    step = prepare(None)
+    assert not step.held and step.orphaned is not None
+    assert step.orphaned["metadata"]["uid"] == live["metadata"]["uid"]
+    # The recreated set (another uid) ends the transition, even before ``recreated`` is called.
+    successor = cluster.create(prometheus.statefulset(grown))
+    assert prepare(successor) == StorageStep()
+    assert prepare(None).orphaned is None
+    # ``forget`` drops the state of a deleted ChubaoMonitor.
+    assert prepare({**live, "metadata": {**live["metadata"], "uid": "uid-3"}}).recreating
+    assert prepare(None).orphaned is not None
+    transitions.forget("ns/mon/")
+    assert prepare(None).orphaned is None
+
+
+def test_storage_transitions_refuse_a_shrink_and_keep_the_live_templates(mocker: Any) -> None:
+    cluster = FakeCluster()
+    transitions = StorageTransitions(Writer(cluster, cluster.reader, mocker.Mock()))
+    live = cluster.create(prometheus.statefulset(make_ctx()))
+    small = make_ctx({"cluster": {"name": "cfs"}, "prometheus": {"storage": {"size": "1Gi"}}})
+    desired = prometheus.statefulset(small)
+    refused: list[str] = []
+    cluster.reset_calls()
+    step = transitions.prepare(small, t.PROMETHEUS, "ns/mon/prometheus", live, desired,
+                               refuse=refused.extend)
+    assert step == StorageStep() and cluster.writes() == []
+    assert refused == ["prometheus.storage.size: shrinking 20Gi to 1Gi is not possible without "
+                       "data loss; refused"]
+    assert desired["spec"]["volumeClaimTemplates"] == live["spec"]["volumeClaimTemplates"]
