@@ -16,13 +16,9 @@ import pytest
 from pytest_mock import MockerFixture
 
 from rook_py.envtest.cluster import SimulatedCluster
-from rook_py.envtest.cluster.workloads import (
-    CannotAdopt,
-    ControllerRefManager,
-    ReplicaSetController,
-    StatefulSetController,
-    owner_selector,
-)
+from rook_py.envtest.cluster.controller_ref_manager import CannotAdopt, ControllerRefManager, owner_selector
+from rook_py.envtest.cluster.replicaset import ReplicaSetController
+from rook_py.envtest.cluster.statefulset import StatefulSetController
 from rook_py.framework.client.errors import Conflict
 from tests.envtest import cluster_support
 from tests.envtest.cluster_support import eventually, items, pod_template

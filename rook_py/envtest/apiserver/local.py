@@ -13,7 +13,6 @@ are the stored (or converted) dicts and are read-only; LocalAPI hands out deep c
 
 from __future__ import annotations
 
-import base64
 import builtins
 import copy
 import datetime
@@ -27,15 +26,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from rook_py.framework.client import errors
-from rook_py.framework.labels import (
-    FieldSelector,
-    Selector,
-    parse_field_selector,
-    parse_selector,
-    selector_from_label_selector,
-)
 
 from . import managedfields
+from .continuation import decode_continue, encode_continue
 from .registry import Registry, ServedResource
 from .registry.base import (
     NO_GENERATION,
@@ -50,6 +43,7 @@ from .registry.base import (
 )
 from .registry.core import TERMINATING, NamespaceStrategy
 from .registry.custom import CLEANUP_FINALIZER, terminating_condition
+from .selection import Filter, label_selector_string, make_filter
 from .storage import Event, ObjectKey, StorageKey, Store, dumps
 
 JSON = dict[str, Any]
@@ -68,61 +62,6 @@ _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGraceP
 
 def rfc3339_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def label_selector_string(selector: Any) -> str:
-    """metav1.LabelSelector -> its string form, as Scale.status.selector carries it
-    (``LabelSelectorAsSelector(...).String()`` upstream)."""
-    if not isinstance(selector, dict):
-        return ""
-    try:
-        return str(selector_from_label_selector(selector))
-    except ValueError:
-        return ""
-
-
-@dataclass(frozen=True)
-class Filter:
-    """What a list or watch selects: namespace, label and field selectors."""
-
-    namespace: str | None = None
-    labels: Selector | None = None
-    fields: FieldSelector | None = None
-
-    def matches(self, sr: ServedResource, obj: JSON) -> bool:
-        meta = obj.get("metadata") or {}
-        if self.namespace and meta.get("namespace") != self.namespace:
-            return False
-        if self.labels is not None and not self.labels.empty() and not self.labels.matches(meta.get("labels") or {}):
-            return False
-        if self.fields is not None and not self.fields.empty():
-            values = {r.field: sr.strategy.field_value(obj, r.field) or "" for r in self.fields.requirements}
-            return self.fields.matches(values)
-        return True
-
-    @property
-    def trivial(self) -> bool:
-        return (self.labels is None or self.labels.empty()) and (self.fields is None or self.fields.empty())
-
-
-def make_filter(sr: ServedResource, namespace: str | None, label_selector: str | None,
-                field_selector: str | None) -> Filter:
-    """Parse selectors; 400 BadRequest for bad syntax or a field the resource cannot select on."""
-    labels = fields = None
-    try:
-        if label_selector:
-            labels = parse_selector(label_selector)
-        if field_selector:
-            fields = parse_field_selector(field_selector)
-    except ValueError as exc:
-        raise errors.BadRequest(f"unable to parse requirement: {exc}") from None
-    if fields is not None:
-        for req in fields.requirements:
-            try:
-                sr.strategy.field_value({}, req.field)
-            except KeyError:
-                raise errors.BadRequest(f'field label not supported: {req.field}') from None
-    return Filter(namespace or None, labels, fields)
 
 
 @dataclass
@@ -277,9 +216,9 @@ class Engine:
                 snapshot = self.store.snapshot(sr.storage, at)
                 if snapshot is None:
                     raise errors.expired(exact_rv, self.store.compacted_rv + 1)
-                continue_ = self._encode_continue(at, "")
+                continue_ = encode_continue(at, "")
             if continue_:
-                at_rv, start = self._decode_continue(continue_)
+                at_rv, start = decode_continue(continue_)
                 snapshot = self.store.snapshot(sr.storage, at_rv)
                 if snapshot is None:
                     raise errors.Expired(
@@ -304,7 +243,7 @@ class Engine:
             if not flt.trivial and not flt.matches(sr, obj):
                 continue
             if limit and len(items) >= limit and last_key is not None:
-                token = self._encode_continue(at_rv, _key_str(last_key))
+                token = encode_continue(at_rv, _key_str(last_key))
                 remaining = sum(1 for k in keys[i:] if flt.trivial or flt.matches(sr, source[k]))
                 break
             items.append(self.out(sr, obj))
@@ -315,18 +254,6 @@ class Engine:
             meta["remainingItemCount"] = remaining
         return {"kind": sr.list_kind, "apiVersion": sr.api_version, "metadata": meta, "items": items}
 
-    @staticmethod
-    def _encode_continue(rv: int, start: str) -> str:
-        raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start}).encode()
-        return base64.urlsafe_b64encode(raw).decode()
-
-    @staticmethod
-    def _decode_continue(token: str) -> tuple[int, str]:
-        try:
-            data = json.loads(base64.urlsafe_b64decode(token.encode()))
-            return int(data["rv"]), str(data["start"])
-        except (ValueError, KeyError, TypeError):
-            raise errors.BadRequest("continue key is not valid: invalid continue token") from None
 
     # -- create -------------------------------------------------------------------------------
 

@@ -54,11 +54,12 @@ from rook_py.framework.logging import get_logger
 
 from . import discovery
 from .faults import Faults
-from .local import Engine, Filter, LocalAPI, make_filter, rfc3339_now
+from .local import Engine, LocalAPI, rfc3339_now
 from .managedfields import manager_from_user_agent, validate_manager
 from .protobuf import ProtobufError, UnsupportedKind, decode_object
 from .registry import Registry, ServedResource
 from .registry.base import invalid_value
+from .selection import Filter, make_filter
 from .stats import RequestStats, selector_name
 from .storage import Event, Store, dumps
 from .tls import serving_cert

@@ -8,8 +8,9 @@ would catch it, but retries would make timings noisier for tests).
 
 Controllers (one module each): nodes.py (node registration, kube-scheduler's filters and binding,
 the kubelet's pod status, test hooks), gc.py (ownerReference garbage collection), namespaces.py
-(namespace finalization), workloads.py (ReplicaSets, Deployments, StatefulSets, DaemonSets),
-volumes.py (PVC binding and expansion), endpoints.py (Service Endpoints).
+(namespace finalization), replicaset.py, deployment.py, statefulset.py and daemonset.py (the
+workload controllers, which claim their children through controller_ref_manager.py and share
+controller_utils.py), volumes.py (PVC binding and expansion), endpoints.py (Service Endpoints).
 
 Test hooks: ``set_pod_not_ready`` / ``set_pod_crashloop`` / ``set_pod_ready`` (or ``set_pod_mode``)
 per pod, ``set_node_ready(name, False/True)`` per node; the emulator serves them over HTTP too
@@ -30,6 +31,8 @@ from rook_py.envtest.cluster.base import (
     LocalAPILike,
     read_only_items,
 )
+from rook_py.envtest.cluster.daemonset import DaemonSetController
+from rook_py.envtest.cluster.deployment import DeploymentController
 from rook_py.envtest.cluster.endpoints import EndpointsController
 from rook_py.envtest.cluster.gc import GarbageCollector
 from rook_py.envtest.cluster.namespaces import NamespaceController
@@ -40,13 +43,9 @@ from rook_py.envtest.cluster.nodes import (
     PodLifecycleController,
     default_nodes,
 )
+from rook_py.envtest.cluster.replicaset import ReplicaSetController
+from rook_py.envtest.cluster.statefulset import StatefulSetController
 from rook_py.envtest.cluster.volumes import VolumeBinderController
-from rook_py.envtest.cluster.workloads import (
-    DaemonSetController,
-    DeploymentController,
-    ReplicaSetController,
-    StatefulSetController,
-)
 from rook_py.framework.client import errors
 from rook_py.framework.logging import get_logger
 

@@ -2,7 +2,7 @@
 
 After ``staging/src/k8s.io/apiextensions-apiserver/pkg/registry/customresourcedefinition`` and
 ``.../registry/customresource``. The schema work (validation, defaulting, pruning) is delegated to
-``apiserver/crd.py``; this module decides *when* it runs and what the generic store sees.
+``apiserver/crd/``; this module decides *when* it runs and what the generic store sees.
 """
 
 from __future__ import annotations
