@@ -172,7 +172,7 @@ class MonitorReconciler:
                     requeue.append(after)
         except ApiError as err:
             outcome.error = f"{type(err).__name__}: {err.message}"
-            self._event(monitor, WARNING, "ReconcileError", outcome.error)
+            self._writer.event(monitor, WARNING, "ReconcileError", outcome.error)
             self._write_status_best_effort(monitor, outcome)
             raise
         self._write_status(monitor, outcome)
@@ -200,7 +200,7 @@ class MonitorReconciler:
         message = "; ".join(problems)
         current = objects.get_condition(ctx.monitor.get("status") or {}, t.COND_INVALID_SPEC)
         if not current or current.get("status") != "True" or current.get("message") != message:
-            self._event(ctx.monitor, WARNING, "InvalidSpec", message)
+            self._writer.event(ctx.monitor, WARNING, "InvalidSpec", message)
         log.info("invalid spec", problems=problems)
         self._write_status(ctx.monitor, Outcome(invalid=problems, components=self._observe(ctx)))
 
@@ -326,12 +326,12 @@ class MonitorReconciler:
             desired["spec"]["template"]["metadata"].setdefault("annotations", {})[
                 common.ANNOTATION_CONFIG_HASH] = delivery.template_hash
         if delivery.fell_back:
-            self._event(ctx.monitor, WARNING, "ReloadFailed",
-                        f"{component}: hot reload failed ({'; '.join(delivery.failures)}); "
-                        "rolling the pods to load the new configuration")
+            self._writer.event(ctx.monitor, WARNING, "ReloadFailed",
+                               f"{component}: hot reload failed ({'; '.join(delivery.failures)}); "
+                               "rolling the pods to load the new configuration")
         elif delivery.reloaded and delivery.requeue_after is None:
-            self._event(ctx.monitor, NORMAL, "ConfigReloaded",
-                        f"{component}: configuration {reload.config_hash} reloaded")
+            self._writer.event(ctx.monitor, NORMAL, "ConfigReloaded",
+                               f"{component}: configuration {reload.config_hash} reloaded")
         return delivery.requeue_after
 
     def _refuse(self, ctx: MonitorContext, outcome: Outcome, messages: list[str]) -> None:
@@ -339,7 +339,7 @@ class MonitorReconciler:
         current = objects.get_condition(ctx.monitor.get("status") or {}, t.COND_INVALID_SPEC) or {}
         for message in messages:
             if message not in (current.get("message") or ""):
-                self._event(ctx.monitor, WARNING, "ChangeRefused", message)
+                self._writer.event(ctx.monitor, WARNING, "ChangeRefused", message)
         outcome.refused.extend(messages)
 
     # --- owned objects and per-component state ---------------------------------------------------
@@ -377,9 +377,6 @@ class MonitorReconciler:
                     found.setdefault(component, []).append(obj)
         return found
 
-    def _event(self, monitor: JSON, type_: str, reason: str, message: str) -> None:
-        self._writer.event(monitor, type_, reason, message)
-
     # --- status ----------------------------------------------------------------------------------
 
     def _write_status(self, monitor: JSON, outcome: Outcome) -> None:
@@ -411,13 +408,13 @@ class MonitorReconciler:
             with self._lock:
                 attempts = self._cleanup_failures[uid] = self._cleanup_failures.get(uid, 0) + 1
             if attempts < self._cleanup_attempts:
-                self._event(monitor, WARNING, "CleanupFailed",
-                            f"cleanup attempt {attempts}/{self._cleanup_attempts} failed: "
-                            f"{err.message}; retrying")
+                self._writer.event(monitor, WARNING, "CleanupFailed",
+                                   f"cleanup attempt {attempts}/{self._cleanup_attempts} failed: "
+                                   f"{err.message}; retrying")
                 return Result(requeue_after=self._cleanup_backoff * attempts)
-            self._event(monitor, WARNING, "CleanupAbandoned",
-                        f"cleanup failed {attempts} times ({err.message}); removing the finalizer "
-                        "anyway so deletion does not hang; garbage collection removes owned objects")
+            self._writer.event(monitor, WARNING, "CleanupAbandoned",
+                               f"cleanup failed {attempts} times ({err.message}); removing the finalizer "
+                               "anyway so deletion does not hang; garbage collection removes owned objects")
         with self._lock:
             self._cleanup_failures.pop(uid, None)
         objects.remove_finalizer(self._client, monitor, t.FINALIZER)
@@ -439,11 +436,11 @@ class MonitorReconciler:
             for claim in claims:
                 self._writer.delete(ctx, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                                           **claim}, why="cleanupPolicy confirmed data deletion")
-            self._event(ctx.monitor, WARNING, "DataDeleted", f"deleted PersistentVolumeClaims {names}")
+            self._writer.event(ctx.monitor, WARNING, "DataDeleted", f"deleted PersistentVolumeClaims {names}")
         else:
-            self._event(ctx.monitor, NORMAL, "DataRetained",
-                        f"kept PersistentVolumeClaims {names} (cleanupPolicy does not confirm "
-                        "data deletion)")
+            self._writer.event(ctx.monitor, NORMAL, "DataRetained",
+                               f"kept PersistentVolumeClaims {names} (cleanupPolicy does not confirm "
+                               "data deletion)")
 
 
 def _kind_order(kind: str) -> int:
