@@ -15,6 +15,7 @@ Both selector types are immutable values: parse once, share freely between threa
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "Selector",
     "escape_field_value",
     "everything",
+    "fit_label_value",
     "format_selector",
     "nothing",
     "parse_field_selector",
@@ -119,6 +121,21 @@ def validate_qualified_name(value: str) -> list[str]:
             f"used for validation is '{_QUALIFIED_NAME_FMT}')"
         )
     return errs
+
+
+def fit_label_value(value: str) -> str:
+    """``value`` when it is a valid label value, else its md5 in hex (32 characters, always valid).
+
+    For labels (and so selectors) whose value derives from a name that may be longer than 63
+    characters or contain characters a label value may not (a custom resource's name can be a
+    253-character DNS subdomain; a node name too). Rook does the same for node names
+    (pkg/operator/k8sutil: ``TruncateNodeName`` hashes with ``Hash``, an md5 in hex): cutting
+    the value instead could end in '-' or '.' and make two names collide on their prefix. The
+    mapping is stable, so a selector built from the same name matches what the label carries.
+    """
+    if len(value) <= _LABEL_VALUE_MAX and _LABEL_VALUE_RE.match(value):
+        return value
+    return hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def validate_label_value(value: str) -> list[str]:

@@ -10,7 +10,9 @@ Protocol (leaderelection.go ``tryAcquireOrRenew``, resourcelock/leaselock.go):
   change and treats the lease as held until ``leaseDurationSeconds`` (the holder's own declared
   duration) have passed since then. Clocks of different machines are never compared.
 * A leader renews every ``retry_period``; if it cannot renew within ``renew_deadline`` it
-  considers the lease lost and stops. ``lease_duration > renew_deadline`` guarantees the old
+  considers the lease lost and stops. The requests themselves are bounded by that deadline
+  (``Client.deadline``), as client-go's renew runs under a ``RenewDeadline`` context: a hung
+  (not refusing) API server is noticed at the deadline, not after the client's 30 s timeout. ``lease_duration > renew_deadline`` guarantees the old
   leader has stopped before anyone else may take over.
 * On a clean shutdown the leader releases the lease by writing an empty ``holderIdentity``, so a
   standby takes over at its next retry instead of waiting a whole lease duration.
@@ -36,12 +38,13 @@ object's own preconditions (resourceVersion on updates, AlreadyExists on creates
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -109,6 +112,10 @@ class WriteFence:
         with self._lock:
             if self._state == self.LEADING:
                 self._state = self.OPEN
+
+    def expires_at(self) -> float:
+        """When ``holds`` turns False unless a renewal succeeds first (elector clock)."""
+        return self._renewed_at + self.renew_deadline
 
     def holds(self) -> bool:
         """True while leading and the last renewal was sent less than ``renew_deadline`` ago."""
@@ -206,6 +213,17 @@ class LeaseLock:
 
     def describe(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @contextlib.contextmanager
+    def bounded(self, deadline: float | None) -> Iterator[None]:
+        """Requests inside end by ``deadline`` (monotonic) when the client can bound them
+        (``Client.deadline``); a client without it (a test fake) is used as it is."""
+        bound = getattr(self.client, "deadline", None)
+        if deadline is None or bound is None:
+            yield
+            return
+        with bound(deadline):
+            yield
 
     def get(self) -> tuple[LeaderElectionRecord, JSON]:
         """The record, and the raw spec (compared to detect a change of the record)."""
@@ -308,9 +326,14 @@ class LeaderElector:
 
     # -- protocol --------------------------------------------------------------------------------
 
-    def try_acquire_or_renew(self) -> bool:
+    def try_acquire_or_renew(self, deadline: float | None = None) -> bool:
         """One attempt; True when this candidate holds the lease afterwards. Never raises ApiError
-        (nor ``NotLeader``: a write the fence refused is a failed attempt)."""
+        (nor ``NotLeader``: a write the fence refused is a failed attempt). Its requests end by
+        ``deadline`` (monotonic clock; the elector's clock must be ``time.monotonic`` for it)."""
+        with self.lock.bounded(deadline):
+            return self._try_acquire_or_renew()
+
+    def _try_acquire_or_renew(self) -> bool:
         # Taken before any request: the fence counts from when our write was *sent*, which is no
         # later than when any standby can observe it (and restart its expiry countdown).
         sent_at = self._clock()
@@ -396,7 +419,9 @@ class LeaderElector:
                                       acquire_time=now_wall, renew_time=now_wall,
                                       leader_transitions=self._observed.leader_transitions)
         try:
-            self.lock.update(record)
+            # Past the fence's expiry a release is pointless (see above): never wait longer.
+            with self.lock.bounded(self._deadline(self.fence.expires_at())):
+                self.lock.update(record)
         except (ApiError, NotLeader) as err:
             log.error("failed to release lease", lease=self.lock.describe(), error=str(err))
             return False
@@ -416,7 +441,8 @@ class LeaderElector:
         log.info("attempting to acquire leader lease", lease=self.lock.describe(),
                  identity=self.lock.identity)
         while not stop.is_set():
-            acquired = self.try_acquire_or_renew()
+            # An answer later than renew_deadline is of no use to a candidate either.
+            acquired = self.try_acquire_or_renew(self._deadline(self._clock() + self.renew_deadline))
             self._report_transition()
             if acquired:
                 log.info("successfully acquired lease", lease=self.lock.describe())
@@ -426,21 +452,28 @@ class LeaderElector:
             stop.wait(self.retry_period * (1 + random.random() * JITTER_FACTOR))
         return False
 
+    def _deadline(self, at: float) -> float | None:
+        """``at`` as a request deadline, when the elector runs on the monotonic clock the client
+        measures deadlines on (tests drive a fake clock and a fake client instead)."""
+        return at if self._clock is time.monotonic else None
+
     def _renew_once(self) -> bool:
         """One renewal, attempted only while the fence is open: once this process cannot be sure
-        it still leads (e.g. it just woke from a freeze), it sends no lease write either."""
-        return self.fence.holds() and self.try_acquire_or_renew() and self.fence.holds()
+        it still leads (e.g. it just woke from a freeze), it sends no lease write either. Its
+        requests end when the fence would close, so a hung server cannot hold it past that."""
+        return (self.fence.holds()
+                and self.try_acquire_or_renew(self._deadline(self.fence.expires_at()))
+                and self.fence.holds())
 
     def _renew(self, stop: threading.Event) -> None:
-        """Renew every retry_period; give up when renewal keeps failing for renew_deadline, or at
-        once when the fence has closed (leadership is then lost for good)."""
+        """Renew every retry_period; give up at the renew deadline (counted, as the write fence
+        counts, from when the last successful renewal was sent), or at once when the fence has
+        closed (leadership is then lost for good)."""
         while not stop.wait(self.retry_period):
-            deadline = self._clock() + self.renew_deadline
             renewed = self._renew_once()
-            # wait.PollUntilContextTimeout: retry every retry_period until renew_deadline passes.
-            while (not renewed and not stop.is_set() and self.fence.holds()
-                   and self._clock() + self.retry_period < deadline):
-                stop.wait(self.retry_period)
+            # wait.PollUntilContextTimeout: retry every retry_period until the deadline passes.
+            while not renewed and not stop.is_set() and self.fence.holds():
+                stop.wait(min(self.retry_period, max(0.0, self.fence.expires_at() - self._clock())))
                 renewed = self._renew_once()
             self._report_transition()
             if not renewed:

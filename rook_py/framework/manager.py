@@ -13,7 +13,16 @@ and runnable_group.go:
    lease is lost. Leader-only runnables stop first (intake stops, in-flight reconciles finish)
    within ``graceful_shutdown_timeout``; then the lease is released (only if they did finish:
    releasing while a reconcile still writes would let the next leader race it); then the other
-   runnables, the caches, the event writer and the servers stop.
+   runnables, the caches, the event writer and the servers stop. The whole shutdown is bounded
+   by ``graceful_shutdown_timeout``, even while a request hangs on an unresponsive API server
+   (every join waits at most until that deadline; the lease release is bounded by the lease's
+   own renew deadline). After a *lost* lease nothing is waited for at all, as controller-runtime
+   sets gracefulShutdownTimeout to 0 in OnStoppedLeading: the write fence already stops every
+   write, and another process may lead now.
+
+With leader election, ``/healthz`` has a ``leaderElection`` check that fails once this process
+leads but can no longer be sure of it (the fence's renew deadline passed), at the same instant
+the fence closes, as client-go's ``HealthzAdaptor`` fails a leader that stopped renewing.
 
 ``start`` raises ``LeaderElectionLost`` after losing the lease, the runnable's exception when one
 failed, and ``GracefulShutdownTimeout`` when in-flight work did not finish in time, so the
@@ -285,6 +294,14 @@ class Manager:
                                "each leader-elected manager its own Client")
         self.client.write_guard = fence.check
 
+    def _leader_election_healthy(self) -> bool:
+        fence = self.fence
+        if fence is None or fence.state == WriteFence.OPEN:
+            return True  # not leading: a standby is healthy
+        if fence.state == WriteFence.LOST or not fence.holds():
+            raise RuntimeError("the leader lease was not renewed within the renew deadline")
+        return True
+
     def _leader_election_namespace(self) -> str:
         ns = (self.options.leader_election_namespace or _in_cluster_namespace()
               or self.options.namespace)
@@ -351,6 +368,7 @@ class Manager:
         self.fence = WriteFence(opts.renew_deadline, on_lost=self._on_fence_lost,
                                 name=opts.leader_election_id)
         self._install_fence(self.fence)
+        self._healthz.add("leaderElection", self._leader_election_healthy)
         self._elector = LeaderElector(
             lock, lease_duration=opts.lease_duration, renew_deadline=opts.renew_deadline,
             retry_period=opts.retry_period, name=opts.leader_election_id, fence=self.fence,
@@ -365,16 +383,18 @@ class Manager:
     def _shut_down(self, elector_thread: threading.Thread | None) -> None:
         with self._lock:
             self._stopping = True
-        log.info("stopping manager; waiting for leader-only runnables",
-                 timeout=self.options.graceful_shutdown_timeout)
-        deadline = time.monotonic() + self.options.graceful_shutdown_timeout
+        lost = self._lost.is_set()
+        timeout = 0.0 if lost else self.options.graceful_shutdown_timeout
+        log.info("stopping manager; waiting for leader-only runnables", timeout=timeout,
+                 lease_lost=lost)
+        deadline = time.monotonic() + timeout
         self._leader_stop.set()
         drained = self._join(self._leader_threads, deadline)
         if elector_thread is not None and self._elector is not None:
             # Release only once nothing of ours can still write as leader.
             self._elector.release_on_cancel = drained
             self._elector_stop.set()
-            elector_thread.join(max(0.0, deadline - time.monotonic()) + self.options.retry_period)
+            elector_thread.join(max(0.0, deadline - time.monotonic()))
         self.elected.clear()
         self._runnable_stop.set()
         self._join(self._threads, deadline)
@@ -382,7 +402,7 @@ class Manager:
         self._events.shutdown(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
         for server in self._servers:
             server.stop()
-        if not drained:
+        if not drained and not lost:
             err = GracefulShutdownTimeout(
                 f"runnables did not finish within {self.options.graceful_shutdown_timeout}s")
             log.error("graceful shutdown timed out")

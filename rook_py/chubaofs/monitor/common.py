@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from rook_py.chubaofs.api import types as t
+from rook_py.framework.labels import fit_label_value
 
 JSON = dict[str, Any]
 
@@ -108,8 +109,17 @@ class MonitorContext:
 
 # --- metadata ------------------------------------------------------------------------------------
 
+def instance_label_value(ctx: MonitorContext) -> str:
+    """The ``app.kubernetes.io/instance`` value: the ChubaoMonitor's name, hashed when it cannot
+    be a label value (the CRD accepts 253-character names; labels stop at 63). A name that long
+    is refused as InvalidSpec, so no owned object carries the hash, but its cleanup still lists
+    by this label and must send a selector the API server accepts."""
+    return fit_label_value(ctx.name)
+
+
 def selector_labels(ctx: MonitorContext, component: str) -> dict[str, str]:
-    return {LABEL_NAME: APP_NAMES[component], LABEL_INSTANCE: ctx.name, LABEL_COMPONENT: component}
+    return {LABEL_NAME: APP_NAMES[component], LABEL_INSTANCE: instance_label_value(ctx),
+            LABEL_COMPONENT: component}
 
 
 def labels(ctx: MonitorContext, component: str) -> dict[str, str]:
@@ -118,7 +128,7 @@ def labels(ctx: MonitorContext, component: str) -> dict[str, str]:
 
 def instance_selector(ctx: MonitorContext, component: str | None = None) -> str:
     """A label selector string for the objects of one ChubaoMonitor (optionally one component)."""
-    parts = [f"{LABEL_INSTANCE}={ctx.name}", f"{LABEL_MANAGED_BY}={MANAGED_BY}"]
+    parts = [f"{LABEL_INSTANCE}={instance_label_value(ctx)}", f"{LABEL_MANAGED_BY}={MANAGED_BY}"]
     if component is not None:
         parts.append(f"{LABEL_COMPONENT}={component}")
     return ",".join(parts)

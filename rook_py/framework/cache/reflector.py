@@ -15,10 +15,24 @@ Loop, until ``stop`` is set:
    Retry-After). A 410 Gone/Expired means our resourceVersion fell out of the server's history:
    **relist**. Any other error relists too, as client-go's ListAndWatch returning does.
 
-Failures wait on an exponential backoff (800 ms doubling, jittered, capped at 30 s) that resets
-after 2 min without failures (client-go's NewReflector backoff manager). Every interval is a
-constructor argument so tests run in milliseconds.
+Two backoffs, kept apart as client-go keeps ``backoffManager`` and ``initConnBackoffManager``
+(staging/src/k8s.io/client-go/tools/cache/reflector.go), because they answer different failures:
 
+* ``connect_backoff``: the server cannot be reached or is not serving yet (connection refused or
+  reset, a read timeout, 503 while it starts). Short and capped low
+  (100 ms doubling to 400 ms, jittered up to 2x, so an attempt at least every 0.8 s): a refused
+  connection costs the server nothing, and an operator must notice a restarted API server within
+  a second, not 30-60 s later because an outage grew the delay to its cap.
+* ``backoff`` (relist): the server answered, but the watch cannot continue (410 Gone, another
+  error, a watch that ends at once with nothing in it). 800 ms doubling, jittered, capped at 30 s,
+  as client-go's. The *first* relist after a working watch starts at once: a 410 after an API
+  server restart is expected (its watch cache starts at the current revision), not a failure to
+  slow down for; only relists in quick succession back off.
+
+Both reset as soon as the server answers successfully: the connection backoff on any successful
+list or watch, the relist backoff once a list is followed by a watch that works (delivers an event
+or lasts ``short_watch``). Without that a second outage within 2 minutes would start at the cap.
+Every interval is a constructor argument so tests run in milliseconds.
 The reflector talks to the server only through a ``ListerWatcher``; ``ClientListerWatcher`` binds
 one to the framework ``Client`` contract (``client.list``/``client.watch``).
 """
@@ -108,7 +122,7 @@ class Backoff:
 
     ``next()`` returns ``base * (1 + jitter * random())`` where ``base`` starts at ``initial``,
     doubles per call up to ``cap``, and returns to ``initial`` when more than ``reset_after``
-    seconds passed since the previous call (the loop was healthy that long).
+    seconds passed since the previous call (the loop was healthy that long) or after ``reset()``.
     """
 
     def __init__(self, initial: float = 0.8, cap: float = 30.0, reset_after: float = 120.0,
@@ -130,6 +144,23 @@ class Backoff:
         self._last = now
         return self._base * (1.0 + self.jitter * self._rand())
 
+    def reset(self) -> None:
+        """The guarded operation succeeded: the next failure starts from ``initial`` again."""
+        self._base = None
+        self._last = None
+
+
+def default_connect_backoff() -> Backoff:
+    """See the module docstring: an attempt at least every 0.8 s while the server is unreachable."""
+    return Backoff(initial=0.1, cap=0.4)
+
+
+def is_unreachable(exc: errors.ApiError) -> bool:
+    """Errors that say the server is not serving (yet), as opposed to answering no: they keep the
+    resourceVersion and wait on the connection backoff (client-go's isWatchErrorRetriable; a 429
+    waits its Retry-After instead)."""
+    return isinstance(exc, (errors.TransportError, errors.ServiceUnavailable))
+
 
 class _Relist(Exception):
     """Internal: the watch cannot continue from our resourceVersion."""
@@ -139,7 +170,7 @@ class Reflector:
     def __init__(self, lister_watcher: ListerWatcher, store: ReflectorStore, *, name: str = "reflector",
                  page_size: int = 500, min_watch_timeout: float = 300.0,
                  read_timeout_margin: float = 30.0, backoff: Backoff | None = None,
-                 too_many_requests_delay: float = 1.0, short_watch: float = 1.0,
+                 connect_backoff: Backoff | None = None, too_many_requests_delay: float = 1.0, short_watch: float = 1.0,
                  rand: Callable[[], float] = random.random,
                  transform: Callable[[JSON], JSON] | None = None) -> None:
         """``transform`` runs on every object as it arrives (each list page, each watch event),
@@ -152,6 +183,9 @@ class Reflector:
         self.min_watch_timeout = min_watch_timeout
         self.read_timeout_margin = read_timeout_margin
         self.backoff = backoff or Backoff()
+        self.connect_backoff = connect_backoff or default_connect_backoff()
+        # The next relist may start at once (a watch worked since the last one).
+        self._relist_at_once = True
         self.too_many_requests_delay = too_many_requests_delay
         self.short_watch = short_watch
         self._rand = rand
@@ -190,6 +224,7 @@ class Reflector:
                     if self._wait(self._delay_for(exc)):
                         return
                     continue
+                self.connect_backoff.reset()
                 if stop.is_set():
                     return
                 need_list = False
@@ -197,7 +232,9 @@ class Reflector:
                 delay = self._watch_once()
             except _Relist:
                 need_list = True
-                if self._wait(self.backoff.next()):
+                delay = 0.0 if self._relist_at_once else self.backoff.next()
+                self._relist_at_once = False
+                if self._wait(delay):
                     return
                 continue
             if delay and self._wait(delay):
@@ -217,7 +254,14 @@ class Reflector:
     def _delay_for(self, exc: errors.ApiError) -> float:
         if isinstance(exc, errors.TooManyRequests):
             return exc.retry_after if exc.retry_after is not None else self.too_many_requests_delay
+        if is_unreachable(exc):
+            return self.connect_backoff.next()
         return self.backoff.next()
+
+    def _watch_worked(self) -> None:
+        """The watch delivered or lasted: the server is healthy, both backoffs start afresh."""
+        self.backoff.reset()
+        self._relist_at_once = True
 
     # -- list ------------------------------------------------------------------------------
 
@@ -276,14 +320,15 @@ class Reflector:
         except errors.Gone as exc:
             self._log.info("watch resourceVersion too old; relisting", error=str(exc))
             raise _Relist from exc
-        except (errors.TransportError, errors.TooManyRequests) as exc:
-            # Server unreachable or overloaded: our resourceVersion is still good; keep it.
+        except (errors.TransportError, errors.TooManyRequests, errors.ServiceUnavailable) as exc:
+            # Server unreachable, starting or overloaded: our resourceVersion is still good.
             self._log.warning("watch could not be opened; retrying", error=repr(exc))
             return self._delay_for(exc)
         except errors.ApiError as exc:
             self._log.warning("watch failed; relisting", error=repr(exc))
             raise _Relist from exc
         self.watches += 1
+        self.connect_backoff.reset()
         with self._lock:
             self._stream = stream
         if self._stop.is_set():
@@ -296,6 +341,8 @@ class Reflector:
                     return 0.0
                 events += 1
                 self._handle(event)
+                if events == 1:
+                    self._watch_worked()
         except errors.Gone as exc:
             self._log.info("watch expired; relisting", error=str(exc))
             raise _Relist from exc
@@ -303,6 +350,10 @@ class Reflector:
             if self._stop.is_set():
                 return 0.0
             self._log.info("watch stream broken; re-opening", error=str(exc), events=events)
+            if events == 0 and time.monotonic() - started < self.short_watch:
+                # Broken as soon as it opened (the server is going away): a connection problem.
+                return self.connect_backoff.next()
+            return 0.0
         except errors.TooManyRequests as exc:
             return self._delay_for(exc)
         except errors.ApiError as exc:
@@ -318,6 +369,8 @@ class Reflector:
             # A watch that ends at once with nothing in it hints at a server-side problem;
             # back off rather than hammering (client-go's "very short watch").
             return self.backoff.next()
+        if events == 0:
+            self._watch_worked()
         return 0.0
 
     def _handle(self, event: JSON) -> None:

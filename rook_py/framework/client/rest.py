@@ -14,16 +14,21 @@ Semantics follow client-go's ``rest`` package (k8s.io/client-go/rest/request.go)
   ``max_retries`` times (client-go's default is 10; k8s.io/client-go/rest/with_retry.go) --
   the server did not act on such a request, so the retry is safe for every verb. The delay is
   capped at ``max_retry_after`` so a hostile or buggy header cannot park a worker for minutes;
+- ``with client.deadline(at):`` bounds every request the calling thread makes inside it (their
+  connect and read timeouts, Retry-After waits) by the monotonic instant ``at``, as a Go
+  ``context.WithDeadline`` bounds a client-go request; one past it fails with ``TransportError``
+  without being sent. Leader election renews under its renew deadline this way;
 - an optional client-side token bucket (``qps``/``burst``), off by default as in
   controller-runtime (which disables client-go's limiter and relies on server-side APF).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
@@ -134,6 +139,7 @@ class Client:
         self._request_counters: dict[tuple[str, str], Any] = {}
         self._latency: dict[str, Any] = {}
         self.discovery = Discovery(self._discovery_get)
+        self._deadlines = threading.local()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -149,6 +155,27 @@ class Client:
         self.close()
 
     # -- transport -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def deadline(self, at: float) -> Iterator[None]:
+        """Bound the calling thread's requests by ``at`` (``time.monotonic()``) while inside;
+        nested deadlines keep the earliest. See the module docstring."""
+        previous: float | None = getattr(self._deadlines, "at", None)
+        self._deadlines.at = at if previous is None else min(previous, at)
+        try:
+            yield
+        finally:
+            self._deadlines.at = previous
+
+    def _remaining(self, method: str, url: str) -> float | None:
+        at: float | None = getattr(self._deadlines, "at", None)
+        if at is None:
+            return None
+        remaining = at - time.monotonic()
+        if remaining <= 0:
+            self._count("<error>", method)
+            raise errors.TransportError(f"{method} {url}: deadline exceeded before sending")
+        return remaining
 
     def _authorization(self, *, force: bool = False) -> str | None:
         """The Authorization header value, refreshed at most every ``token_cache_seconds``.
@@ -205,13 +232,17 @@ class Client:
         if query:
             url = url + "?" + urlencode(query)
         payload = None if body is None else _dumps(body)
-        timeout = urllib3.Timeout(connect=self.timeout,
-                                  read=read_timeout if read_timeout is not None else self.timeout)
+        read = read_timeout if read_timeout is not None else self.timeout
+        timeout = urllib3.Timeout(connect=self.timeout, read=read)
         attempt = 0
         auth_retried = False
         while True:
             if self._limiter is not None:
                 self._limiter.accept()
+            remaining = self._remaining(method, url)
+            if remaining is not None:
+                timeout = urllib3.Timeout(connect=min(self.timeout, remaining),
+                                          read=min(read, remaining))
             headers = self._headers(content_type if payload is not None else None)
             guard = self.write_guard
             if guard is not None and method not in _SAFE_METHODS:
@@ -240,8 +271,12 @@ class Client:
             retry_after = _retry_after_seconds(resp)
             if ((status == 429 or status >= 500) and retry_after is not None
                     and attempt < self.max_retries):
+                wait = min(retry_after, self.max_retry_after)
+                at: float | None = getattr(self._deadlines, "at", None)
+                if at is not None and wait >= at - time.monotonic():
+                    raise err  # the retry could not be sent before the deadline
                 attempt += 1
-                self._sleep(min(retry_after, self.max_retry_after))
+                self._sleep(wait)
                 continue
             raise err
 

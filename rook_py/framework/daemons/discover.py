@@ -33,6 +33,7 @@ from typing import Any
 
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import LOGGING_FLAGS, Fatal, Flag, require_node_identity
+from rook_py.framework.labels import fit_label_value
 from rook_py.framework.logging import get_logger
 
 JSON = dict[str, Any]
@@ -205,9 +206,8 @@ def configmap_name(node: str) -> str:
 
 
 def node_label_value(node: str) -> str:
-    """The ``rook.io/node`` label value: the node name, or its md5 when longer than a label value
-    may be (63); cutting the name instead could end in '.' or '-' and be rejected."""
-    return node if len(node) <= MAX_NAME_LENGTH else _md5(node)
+    """The ``rook.io/node`` label value: the node name, or its md5 when it cannot be one."""
+    return fit_label_value(node)
 
 
 def encode_devices(devices: list[JSON]) -> str:

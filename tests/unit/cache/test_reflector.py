@@ -200,12 +200,14 @@ def test_list_failure_backs_off_and_retries(mocker: MockerFixture) -> None:
 
     lw.watch.side_effect = watch
     store = Indexer()
-    backoff = fast_backoff()
-    spy = mocker.spy(backoff, "next")
-    with Running(make(lw, store, backoff=backoff)):
+    backoff, connect = fast_backoff(), fast_backoff()
+    spy, connect_spy = mocker.spy(backoff, "next"), mocker.spy(connect, "next")
+    with Running(make(lw, store, backoff=backoff, connect_backoff=connect)):
         assert opened.wait(5)
     assert lw.list.call_count == 3
-    assert spy.call_count >= 2
+    # The server's 500 waits on the relist backoff, the refused connection on the connect one.
+    assert spy.call_count == 1
+    assert connect_spy.call_count == 1
     assert store.list_keys() == ["default/a"]
     assert lw.watch.call_args.kwargs["resource_version"] == "5"
 
@@ -302,3 +304,84 @@ def test_very_short_empty_watch_backs_off_before_rewatching(mocker: MockerFixtur
         lw.wait_watches(2)
         assert spy.call_count == 1
     assert len(lw.list_calls) == 1
+
+
+class TestSeparateBackoffs:
+    """An outage grows only the connection backoff; the relist after it starts at once."""
+
+    def test_outage_uses_connect_backoff_and_relist_after_410_is_immediate(self, mocker: MockerFixture) -> None:
+        lw = FakeListerWatcher([cm("a", 1)], rv=10)
+        relist, connect = fast_backoff(), fast_backoff()
+        relist_spy, connect_spy = mocker.spy(relist, "next"), mocker.spy(connect, "next")
+        r = make(lw, backoff=relist, connect_backoff=connect)
+        waits: list[float] = []
+        real_wait = r._wait
+        mocker.patch.object(r, "_wait", side_effect=lambda s: waits.append(s) or real_wait(s))
+        with Running(r):
+            lw.wait_watches(1).send(errors.expired("10", "11"))  # watch dies (server restarts)
+            # ...and the server refuses connections for a while, then answers 410 (new watch cache).
+            lw.list_errors = [errors.TransportError("refused")] * 5
+            lw.wait_watches(2)
+        assert connect_spy.call_count == 5
+        assert relist_spy.call_count == 0  # the first relist after a working watch waits nothing
+        assert waits[0] == 0.0
+        assert len(lw.list_calls) == 7  # first list, five refused, one that worked
+
+    def test_watch_refused_while_down_keeps_rv_and_uses_connect_backoff(self, mocker: MockerFixture) -> None:
+        lw = FakeListerWatcher([cm("a", 1)], rv=10)
+        relist, connect = fast_backoff(), fast_backoff()
+        relist_spy, connect_spy = mocker.spy(relist, "next"), mocker.spy(connect, "next")
+        lw.watch_errors = [errors.TransportError("refused"), errors.ServiceUnavailable("starting"),
+                           errors.TransportError("refused")]
+        with Running(make(lw, backoff=relist, connect_backoff=connect)):
+            lw.wait_watches(1)
+        assert connect_spy.call_count == 3
+        assert relist_spy.call_count == 0
+        assert len(lw.list_calls) == 1
+
+    def test_connect_backoff_resets_once_the_server_answers(self) -> None:
+        lw = FakeListerWatcher([cm("a", 1)], rv=10)
+        now = [0.0]
+        connect = Backoff(initial=0.001, cap=1.0, jitter=0.0, clock=lambda: now[0])
+        lw.list_errors = [errors.TransportError("refused")] * 4
+        with Running(make(lw, connect_backoff=connect)):
+            lw.wait_watches(1)
+        # Four failures grew it to 8 ms; the successful list reset it.
+        assert connect.next() == pytest.approx(0.001)
+
+    def test_relists_in_quick_succession_back_off(self, mocker: MockerFixture) -> None:
+        lw = FakeListerWatcher([cm("a", 1)], rv=10)
+        relist = fast_backoff()
+        spy = mocker.spy(relist, "next")
+        lw.watch_errors = [errors.Gone("gone"), errors.Gone("gone"), errors.Gone("gone")]
+        with Running(make(lw, backoff=relist)):
+            lw.wait_watches(1)
+        assert len(lw.list_calls) == 4
+        assert spy.call_count == 2  # the first relist at once, the next two wait
+
+    def test_a_working_watch_resets_the_relist_backoff(self, mocker: MockerFixture) -> None:
+        lw = FakeListerWatcher([cm("a", 1)], rv=10)
+        relist = fast_backoff()
+        reset = mocker.spy(relist, "reset")
+        with Running(make(lw, backoff=relist)):
+            stream = lw.wait_watches(1)
+            lw.create(cm("b", 0))
+            assert eventually(lambda: reset.call_count >= 1)
+            stream.send(errors.expired("11", "12"))
+            lw.wait_watches(2)
+        assert len(lw.list_calls) == 2
+
+
+def test_backoff_reset_starts_from_initial() -> None:
+    now = [0.0]
+    b = Backoff(initial=0.5, cap=30.0, jitter=0.0, clock=lambda: now[0])
+    assert [b.next() for _ in range(3)] == pytest.approx([0.5, 1.0, 2.0])
+    b.reset()
+    assert b.next() == pytest.approx(0.5)
+
+
+def test_default_connect_backoff_tries_at_least_every_800ms() -> None:
+    from rook_py.framework.cache.reflector import default_connect_backoff
+
+    b = default_connect_backoff()
+    assert max(b.next() for _ in range(50)) < 0.8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -291,3 +292,31 @@ def test_client_side_limiter_off_by_default_and_consulted_when_set(server: FakeA
     limited.request_json("GET", "/api/v1")
     limited.request_json("GET", "/apis/apps/v1")
     assert accept.call_count == 2
+
+
+def test_deadline_bounds_a_request_to_a_hung_server() -> None:
+    """A listener that never answers (what a SIGSTOPped kube-apiserver looks like: the kernel
+    completes the handshake) holds a request until the deadline, not the client timeout."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        c = Client(RestConfig.for_host(f"http://127.0.0.1:{hung.getsockname()[1]}"), timeout=30.0)
+        started = time.monotonic()
+        with pytest.raises(errors.TransportError), c.deadline(started + 0.3):
+            c.request_json("GET", "/version")
+        took = time.monotonic() - started
+        assert 0.25 <= took < 5.0
+        # Past the deadline nothing is sent at all; nesting keeps the earliest deadline.
+        with c.deadline(time.monotonic() + 60), c.deadline(time.monotonic() - 1):
+            with pytest.raises(errors.TransportError, match="deadline exceeded"):
+                c.request_json("GET", "/version")
+        assert getattr(c._deadlines, "at", None) is None
+
+
+def test_deadline_skips_a_retry_after_that_would_end_past_it(server: FakeAPIServer) -> None:
+    sleeps: list[float] = []
+    c = Client(RestConfig.for_host(server.url), timeout=2.0, sleep=sleeps.append)
+    server.script.append(Canned(429, status(429, "TooManyRequests"), {"Retry-After": "5"}))
+    with pytest.raises(errors.TooManyRequests), c.deadline(time.monotonic() + 1.0):
+        c.get("v1", "ConfigMap", "a", "default")
+    assert sleeps == []

@@ -18,6 +18,7 @@ from rook_py.framework.labels import (
     Selector,
     escape_field_value,
     everything,
+    fit_label_value,
     format_selector,
     nothing,
     parse_field_selector,
@@ -296,3 +297,23 @@ def test_field_selector_escapes() -> None:
 def test_field_selector_errors(text: str, fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         parse_field_selector(text)
+
+
+# --- fitting a name into a label value -------------------------------------------------------------
+
+def test_fit_label_value_keeps_valid_values_and_hashes_the_rest() -> None:
+    assert fit_label_value("mon") == "mon"
+    assert fit_label_value("a" * 63) == "a" * 63
+    long_name = ("a" * 60 + ".") * 4 + "b" * 9  # 253 characters: a valid custom-resource name
+    hashed = fit_label_value(long_name)
+    assert len(hashed) == 32 and hashed == fit_label_value(long_name)  # stable
+    assert hashed != fit_label_value(long_name[:-1] + "c")
+    assert fit_label_value("-bad-") != "-bad-"
+
+
+@given(st.text(max_size=300))
+def test_fit_label_value_is_always_a_valid_label_value_usable_in_a_selector(value: str) -> None:
+    fitted = fit_label_value(value)
+    assert validate_label_value(fitted) == []
+    assert parse_selector(f"app.kubernetes.io/instance={fitted}").matches(
+        {"app.kubernetes.io/instance": fitted})
