@@ -70,6 +70,8 @@ class Environment:
     ``simulate_cluster`` whether to run the SimulatedCluster, ``pod_ready_delay`` how long pods stay
     Pending, ``in_process`` False to run the emulator as ``python -m rook_py.envtest.serve``.
     The emulator-only parameters are ignored on a real control plane, which runs no controllers.
+    Real-only: ``audit`` turns kube-apiserver's audit log on, ``apiserver_args`` are appended to
+    its command line; ``control_plane`` then does faults to it (kill, restart, freeze, compact).
 
     Attributes after ``start()``: ``kubeconfig`` (path to a kubeconfig file in a temp dir),
     ``url``, ``token``, ``backend``, ``cluster`` (the in-process SimulatedCluster, else None),
@@ -82,7 +84,8 @@ class Environment:
                  crds: Iterable[JSON] = (), history_size: int = 10_000, simulate_cluster: bool = True,
                  pod_ready_delay: float = 0.05, in_process: bool = True, *,
                  bookmark_interval: float = 60.0, start_timeout: float = 60.0,
-                 resync_period: float = 5.0) -> None:
+                 resync_period: float = 5.0, audit: bool = False,
+                 apiserver_args: Sequence[str] = ()) -> None:
         self.backend = resolve_backend(backend)
         self.nodes = nodes
         self.crds = list(crds)
@@ -93,6 +96,8 @@ class Environment:
         self.bookmark_interval = bookmark_interval
         self.start_timeout = start_timeout
         self.resync_period = resync_period
+        self.audit = audit
+        self.apiserver_args = list(apiserver_args)
         self.kubeconfig = ""
         self.url = ""
         self.token = ""
@@ -128,7 +133,8 @@ class Environment:
     def _start_real(self) -> None:
         binaries = find_binaries()
         assert binaries is not None  # resolve_backend checked
-        self._real = RealControlPlane(binaries, start_timeout=self.start_timeout).start()
+        self._real = RealControlPlane(binaries, start_timeout=self.start_timeout, audit=self.audit,
+                                      extra_apiserver_args=self.apiserver_args).start()
         self._real.write_kubeconfig(self.kubeconfig)
         self.url, self.token = self._real.url, self._real.token
         self._ca_data = self._real.certs.ca_data if self._real.certs else None
@@ -270,6 +276,17 @@ class Environment:
             self.cluster.set_node_ready(name, ready)
         else:
             RemotePods(self.http).set_node_ready(name, ready)
+
+    # real-control-plane faults ------------------------------------------------------------------------
+    @property
+    def control_plane(self) -> RealControlPlane:
+        """The real back end's etcd + kube-apiserver, for faults the emulator does with ``faults``:
+        ``kill_apiserver``, ``stop_apiserver``, ``start_apiserver`` (same etcd, port, certificates,
+        token), ``freeze_apiserver``/``thaw_apiserver`` (SIGSTOP/SIGCONT), ``compact_etcd``,
+        ``etcd_revision``, ``audit_events`` (with ``audit=True``)."""
+        if self._real is None:
+            raise RuntimeError("control_plane needs the real back end (KUBEBUILDER_ASSETS), started")
+        return self._real
 
     # CRDs ----------------------------------------------------------------------------------------
     def install_crds(self, crds: Iterable[JSON], timeout: float = 30.0) -> list[JSON]:

@@ -10,12 +10,22 @@ Differences from controller-runtime, on purpose: authentication is a static toke
 generated client certificate (the emulator uses a bearer token too, so one kubeconfig shape serves
 both back ends), and authorization is AlwaysAllow (no RBAC bootstrap to wait for). Certificates are
 made with the ``openssl`` command-line tool because the ``cryptography`` package is not a dependency.
+
+Faults (what the emulator's ``Faults`` do, done to a real control plane): kube-apiserver can be
+killed or stopped and started again on the same etcd, port, certificates and token
+(``kill_apiserver``/``stop_apiserver``/``start_apiserver``), frozen and thawed with
+SIGSTOP/SIGCONT (``freeze_apiserver``/``thaw_apiserver``: the kernel still accepts connections,
+so clients hang rather than being refused), etcd's revision moved on (``etcd_put``) and its
+history compacted (``compact_etcd``). With
+``audit=True`` kube-apiserver writes an audit log (Metadata level, one JSON event per line) that
+``audit_events()`` reads: the server's own record of who sent which request when.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -31,7 +41,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import yaml
 
@@ -165,7 +175,8 @@ class Process:
     _log: IO[bytes] | None = None
 
     def start(self) -> None:
-        self._log = self.log_path.open("wb")
+        # Appended: a restarted process keeps the earlier runs' log above its own.
+        self._log = self.log_path.open("ab")
         # A new session, so a signal meant for the test runner's group does not reach the child first.
         self._proc = subprocess.Popen([self.path, *self.args], stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
@@ -206,9 +217,26 @@ class Process:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the running process (SIGSTOP/SIGCONT freeze and thaw it)."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise ControlPlaneError(f"{self.name} is not running")
+        self._proc.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would end it; ``start()`` runs it again."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a frozen process would not act on SIGTERM
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(self.stop_timeout)
@@ -269,10 +297,15 @@ class RealControlPlane:
     """etcd + kube-apiserver in a temp dir; ``start()`` returns once /readyz answers 200 with the token."""
 
     def __init__(self, binaries: Binaries, *, start_timeout: float = 60.0, stop_timeout: float = 20.0,
-                 token: str | None = None, certificates: Certificates | None = None) -> None:
+                 token: str | None = None, certificates: Certificates | None = None,
+                 audit: bool = False, extra_apiserver_args: Sequence[str] = ()) -> None:
         """``certificates`` defaults to the per-process ``localhost_certificates()`` (generating keys
-        costs more than starting the processes); pass ``generate_certificates(dir)`` for fresh ones."""
+        costs more than starting the processes); pass ``generate_certificates(dir)`` for fresh ones.
+        ``audit`` turns kube-apiserver's audit log on; ``extra_apiserver_args`` are appended to its
+        command line (e.g. ``--watch-cache=false``)."""
         self.binaries = binaries
+        self.audit = audit
+        self.extra_apiserver_args = list(extra_apiserver_args)
         self._given_certs = certificates
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -325,14 +358,108 @@ class RealControlPlane:
         token_file.chmod(0o600)
         self.port = free_port()
         context = ssl.create_default_context(cafile=str(self.certs.ca_cert))
+        extra = list(self.extra_apiserver_args)
+        if self.audit:
+            policy = self.dir / "audit-policy.yaml"
+            # Metadata for every request, one event when the response is complete: who (user,
+            # user agent), what (verb, object), when, and the answer's code.
+            policy.write_text(yaml.safe_dump({
+                "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                "omitStages": ["RequestReceived"], "rules": [{"level": "Metadata"}]}))
+            extra += [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log_path}",
+                      "--audit-log-mode=blocking", "--audit-log-format=json"]
         self.apiserver = Process(
             KUBE_APISERVER, self.binaries.kube_apiserver,
             apiserver_args(etcd_url=self.etcd_url, port=self.port, cert_dir=cert_dir, certs=self.certs,
-                           token_file=token_file),
+                           token_file=token_file) + extra,
             health_url=f"{self.url}/readyz", log_path=self.dir / "kube-apiserver.log",
             start_timeout=self.start_timeout, stop_timeout=self.stop_timeout, ssl_context=context,
             headers={"Authorization": f"Bearer {self.token}"})
         self.apiserver.start()
+
+    # -- faults --------------------------------------------------------------------------------------
+
+    def _apiserver_process(self) -> Process:
+        if self.apiserver is None:
+            raise ControlPlaneError("the control plane is not started")
+        return self.apiserver
+
+    def kill_apiserver(self) -> None:
+        """SIGKILL kube-apiserver (etcd keeps running); ``start_apiserver`` brings it back."""
+        self._apiserver_process().kill()
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver gracefully (SIGTERM: it drains, then exits)."""
+        self._apiserver_process().stop()
+
+    def start_apiserver(self) -> None:
+        """Start a stopped kube-apiserver again on the same etcd, port, certificates and token;
+        returns once /readyz answers 200 (its watch cache then starts at etcd's current revision,
+        so older resourceVersions get 410)."""
+        process = self._apiserver_process()
+        if process.running():
+            raise ControlPlaneError("kube-apiserver is already running")
+        process.start()
+
+    def freeze_apiserver(self) -> None:
+        """SIGSTOP kube-apiserver: connections are still accepted by the kernel, nothing answers."""
+        self._apiserver_process().signal(signal.SIGSTOP)
+
+    def thaw_apiserver(self) -> None:
+        self._apiserver_process().signal(signal.SIGCONT)
+
+    def etcd_revision(self) -> int:
+        """etcd's current revision (the newest resourceVersion it has handed out)."""
+        return int(self._etcd_call("/v3/maintenance/status", {})["header"]["revision"])
+
+    def etcd_put(self, key: str, value: str) -> int:
+        """Write ``key`` straight into etcd (outside kube-apiserver's ``/registry`` prefix, so no
+        resource changes); returns the new revision. Stands for the writes other API servers or
+        clients make during an outage: a restarted kube-apiserver's watch caches then start
+        past every resourceVersion its clients hold, so each of their watches resumes with 410."""
+        import base64
+
+        if key.startswith("/registry"):
+            raise ValueError("etcd_put refuses keys under /registry: they are kube-apiserver's")
+        answer = self._etcd_call("/v3/kv/put", {
+            "key": base64.b64encode(key.encode()).decode(),
+            "value": base64.b64encode(value.encode()).decode()})
+        return int(answer["header"]["revision"])
+
+    def compact_etcd(self, revision: int | None = None) -> int:
+        """Compact etcd's history up to ``revision`` (default: the current one), as kube-apiserver's
+        own compactor does every --etcd-compaction-interval; returns the revision compacted to."""
+        target = self.etcd_revision() if revision is None else revision
+        self._etcd_call("/v3/kv/compaction", {"revision": str(target), "physical": True})
+        return target
+
+    def _etcd_call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """etcd's v3 JSON gateway (grpc-gateway), enough for status and compaction."""
+        request = urllib.request.Request(self.etcd_url + path, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+        except (OSError, ValueError) as exc:
+            raise ControlPlaneError(f"etcd {path}: {exc}") from exc
+        return answer
+
+    @property
+    def audit_log_path(self) -> Path:
+        assert self.dir is not None
+        return self.dir / "audit.log"
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audit event written so far (needs ``audit=True``), oldest first. A line still
+        being written (no newline yet) is left for the next call."""
+        if not self.audit:
+            raise ControlPlaneError("the audit log is off; start the control plane with audit=True")
+        try:
+            text = self.audit_log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines(keepends=True)
+                if line.endswith("\n") and line.strip()]
 
     def kubeconfig(self) -> dict[str, object]:
         """A kubeconfig dict with the server's CA inline and the static token."""
