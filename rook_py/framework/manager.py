@@ -190,6 +190,17 @@ class Manager:
         self.health_address: tuple[str, int] | None = None
         self.elected = threading.Event()
         self.serving = threading.Event()
+        self.webhook_server: Any = None
+
+    def set_webhook_server(self, server: Any) -> None:
+        """Run ``server`` (a ``webhook.WebhookServer``) on every replica, leader or not, as
+        controller-runtime does (the API server calls whichever replica its Service picks), and
+        hold ``/readyz`` until it serves with a valid certificate."""
+        if self.webhook_server is not None:
+            raise ValueError("the manager already has a webhook server")
+        self.webhook_server = server
+        self.add(server)
+        self.add_ready_check("webhook", server.ready)
 
     # -- wiring ----------------------------------------------------------------------------------
 

@@ -227,6 +227,17 @@ REST_CLIENT_LATENCY = Histogram("rest_client_request_duration_seconds",
                                 buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
                                 registry=REGISTRY)
 
+# controller-runtime pkg/webhook/internal/metrics: buckets are prometheus' DefBuckets.
+WEBHOOK_REQUESTS_TOTAL = Counter("controller_runtime_webhook_requests_total",
+                                 "Total number of admission requests by HTTP status code.",
+                                 ["webhook", "code"], registry=REGISTRY)
+WEBHOOK_LATENCY = Histogram("controller_runtime_webhook_latency_seconds",
+                            "Histogram of the latency of processing admission requests",
+                            ["webhook"], registry=REGISTRY)
+WEBHOOK_IN_FLIGHT = Gauge("controller_runtime_webhook_requests_in_flight",
+                          "Current number of admission requests being served.",
+                          ["webhook"], registry=REGISTRY)
+
 EVENTS_DROPPED = Counter("rook_events_dropped_total",
                          "Events not written, by reason: queue_full, spam_filtered, write_failed.",
                          ["reason"], registry=REGISTRY)

@@ -307,3 +307,47 @@ def test_the_startup_heap_is_frozen_once_per_process(mocker: MockerFixture) -> N
     manager_module._freeze_startup_heap()
     manager_module._freeze_startup_heap()
     assert freeze.call_count == 1
+
+
+def test_the_webhook_server_runs_on_a_standby_replica_too() -> None:
+    import datetime as dt
+    import json
+    import ssl
+
+    from rook_py.framework.webhook import StaticCert, WebhookServer, make_ca, make_serving_cert
+    from rook_py.framework.webhook.admission import review
+
+    client = FakeObjectClient()
+    leader = Manager(client, le_options(identity="a", lease_duration=60.0), cache=FakeCache())
+    ra = Running(leader)
+    assert leader.elected.wait(5)
+    ca = make_ca("ca", dt.timedelta(days=1))
+    server = WebhookServer(StaticCert(make_serving_cert(ca, ["127.0.0.1"], dt.timedelta(days=1))), LOCAL)
+    server.register_admission("/validate", lambda req: review(req.uid, allowed=True))
+    standby = Manager(client, le_options(identity="b", lease_duration=60.0), cache=FakeCache())
+    standby.set_webhook_server(server)
+    rb = Running(standby)
+    try:
+        assert standby.serving.wait(5) and not standby.is_leader()
+        host, port = standby.health_address  # type: ignore[misc]
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz?verbose") as r:
+                    text = r.read().decode()
+                break
+            except urllib.error.HTTPError as err:
+                if time.monotonic() > deadline:
+                    raise AssertionError(err.read().decode()) from None
+                time.sleep(0.05)
+        assert "[+]webhook ok" in text
+        body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                           "request": {"uid": "u"}}).encode()
+        request = urllib.request.Request(f"https://127.0.0.1:{server.address[1]}/validate", data=body,
+                                         headers={"Content-Type": "application/json"})
+        context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+        with urllib.request.urlopen(request, context=context) as r:
+            assert json.loads(r.read())["response"] == {"uid": "u", "allowed": True}
+    finally:
+        assert rb.shutdown() is None
+        assert ra.shutdown() is None
