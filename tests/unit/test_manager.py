@@ -329,7 +329,7 @@ def test_the_webhook_server_runs_on_a_standby_replica_too() -> None:
     rb = Running(standby)
     try:
         assert standby.serving.wait(5) and not standby.is_leader()
-        host, port = standby.health_address  # type: ignore[misc]
+        _, port = standby.health_address  # type: ignore[misc]
         deadline = time.monotonic() + 5
         while True:
             try:
