@@ -50,6 +50,7 @@ def operator_main(argv: Sequence[str]) -> None:
     # Before the other imports: module-level loggers bind the configuration current at import.
     configure_logging("warning", "json", stream=sys.stderr)
     from rook_py.chubaofs.provider import ChubaoFSProvider
+    from rook_py.chubaofs.settings import ChubaoFSSettings
     from rook_py.framework import Manager, ManagerOptions
     from rook_py.framework.client import Client, load_config
     from rook_py.framework.provider import OperatorSettings
@@ -66,7 +67,7 @@ def operator_main(argv: Sequence[str]) -> None:
     manager = Manager(client, ManagerOptions(metrics_bind_address="0", health_probe_bind_address="0"))
     ChubaoFSProvider(reloader=NoReload()).setup(manager, OperatorSettings(
         provider="chubaofs", metrics_bind_address="0", max_concurrent_reconciles=args.workers,
-        extra={"reload_settle_seconds": 0.0}))
+        provider_settings=ChubaoFSSettings(reload_settle=0.0)))
 
     def ready() -> None:
         manager.elected.wait()

@@ -61,7 +61,7 @@ def _operator_handler(provider: Provider) -> cmdline.Handler:
     def run(args: argparse.Namespace, values: dict[str, Any]) -> int:
         from rook_py.framework.operator import run_operator, settings_from_values
 
-        return run_operator(provider, settings_from_values(provider.name, values))
+        return run_operator(provider, settings_from_values(provider.name, values, provider.settings_type))
 
     return run
 
@@ -77,11 +77,11 @@ def _subcommand(subparsers: argparse._SubParsersAction[Any], name: str, help_: s
 def build_parser(providers: Mapping[str, Provider] | None = None) -> argparse.ArgumentParser:
     """The whole command tree; ``providers`` defaults to ``load_providers()``."""
     from rook_py.framework.daemons.discover import DISCOVER_FLAGS, run_discover_command
-    from rook_py.framework.operator import OPERATOR_FLAGS
+    from rook_py.framework.operator import operator_flags
     from rook_py.framework.provider import load_providers
 
     providers = load_providers() if providers is None else providers
-    parser = argparse.ArgumentParser(
+    parser = cmdline.ArgumentParser(
         prog="rook", description="rook-py: Kubernetes storage operators. Every flag also reads "
                                  "ROOK_<FLAG> from the environment (flag > env > default).")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -100,7 +100,7 @@ def build_parser(providers: Mapping[str, Provider] | None = None) -> argparse.Ar
                                          description=f"commands of the {name} provider")
         provider_sub = provider_parser.add_subparsers(title="commands", metavar="COMMAND")
         _subcommand(provider_sub, "operator", f"run the {name} operator", f"rook {name} operator",
-                    _operator_handler(provider), OPERATOR_FLAGS)
+                    _operator_handler(provider), operator_flags(provider))
         provider.add_commands(provider_sub)
     return parser
 

@@ -28,6 +28,8 @@ import yaml  # noqa: E402
 import rook_py  # noqa: E402
 from rook_py.chubaofs import operator as cfs  # noqa: E402
 from rook_py.chubaofs.provider import OPERATOR_SERVICE, ChubaoFSProvider  # noqa: E402
+from rook_py.chubaofs.settings import DEFAULT_DISCOVER_INTERVAL  # noqa: E402
+from rook_py.framework.cmdline import format_duration  # noqa: E402
 from rook_py.framework.operator import default_image, operator_container  # noqa: E402
 
 JSON = dict[str, Any]
@@ -115,7 +117,7 @@ def operator_documents() -> list[JSON]:
         {"name": "ROOK_LOG_LEVEL", "value": "info"},
         {"name": "ROOK_CURRENT_NAMESPACE_ONLY", "value": "false"},
         {"name": "ROOK_ENABLE_DISCOVERY_DAEMON", "value": "true"},
-        {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": cfs.DEFAULT_DISCOVER_INTERVAL},
+        {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": format_duration(DEFAULT_DISCOVER_INTERVAL)},
         {"name": "ROOK_ENABLE_AGENT", "value": "true"},
         {"name": "AGENT_MONITOR", "value": f"{NAMESPACE}/{EXAMPLE_MONITOR}"},
         {"name": "AGENT_DEREGISTER_STALE_AFTER", "value": "30m"},

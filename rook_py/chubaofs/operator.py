@@ -1,11 +1,13 @@
 """ChubaoFS's ``pre_start``: the per-node DaemonSets ``rook-discover`` and ``rook-chubaofs-agent``.
 
-Configured from the operator's own environment, as Rook configures its discover DaemonSet
-(rook/rook ``pkg/operator/discover/discover.go``), so an admin edits one Deployment:
+Configured by the provider's declared settings (``rook_py.chubaofs.settings``), under the names
+Rook uses for its discover DaemonSet (rook/rook ``pkg/operator/discover/discover.go``), so an
+admin edits one Deployment or the settings ConfigMap:
 
 * ``ROOK_ENABLE_DISCOVERY_DAEMON`` / ``ROOK_ENABLE_AGENT`` (default true): off removes the DaemonSet;
-* ``ROOK_DISCOVER_DEVICES_INTERVAL`` (default ``60m``), passed on to the discover pods;
-* placement: ``DISCOVER_*`` and ``AGENT_*`` (see ``rook_py.framework.daemons.daemonset``);
+* ``ROOK_DISCOVER_DEVICES_INTERVAL`` (default ``1h``), passed on to the discover pods;
+* placement: ``DISCOVER_*`` and ``AGENT_*`` (TOLERATIONS, NODE_AFFINITY, PRIORITY_CLASS_NAME,
+  POD_LABELS; see ``rook_py.framework.daemons.daemonset``);
 * the agent: ``AGENT_MONITOR`` (``namespace/name`` of the ChubaoMonitor whose Consul it registers
   in), ``AGENT_CONSUL_ADDR`` (an explicit Consul instead), ``AGENT_DATA_PATHS`` (comma-separated
   ChubaoFS data directories to report capacity for), ``AGENT_DEREGISTER_STALE_AFTER``.
@@ -16,19 +18,12 @@ they only read world-readable sysfs/udev files through read-only hostPath mounts
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
+from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client import errors
-from rook_py.framework.cmdline import Fatal, parse_bool, parse_duration, parse_list
-from rook_py.framework.daemons.daemonset import (
-    NodeDaemon,
-    Scheduling,
-    SchedulingError,
-    ensure_daemonset,
-    remove_daemonset,
-)
+from rook_py.framework.cmdline import Fatal, format_duration
+from rook_py.framework.daemons.daemonset import NodeDaemon, Scheduling, ensure_daemonset, remove_daemonset
 from rook_py.framework.provider import OperatorSettings
 
 JSON = dict[str, Any]
@@ -37,7 +32,6 @@ AGENT_NAME = "rook-chubaofs-agent"
 DISCOVER_SERVICE_ACCOUNT = "rook-discover"
 AGENT_SERVICE_ACCOUNT = "rook-chubaofs-agent"
 AGENT_METRICS_PORT = 9500
-DEFAULT_DISCOVER_INTERVAL = "60m"
 
 RESTRICTED_CONTAINER: JSON = {
     "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
@@ -55,40 +49,20 @@ def _host_path(name: str, path: str, type_: str = "Directory") -> JSON:
     return {"name": name, "hostPath": {"path": path, "type": type_}}
 
 
-def _switch(environ: Mapping[str, str], name: str) -> bool:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return True
-    try:
-        return parse_bool(raw)
-    except ValueError:
-        raise Fatal(f"${name}: invalid boolean {raw!r}") from None
-
-
-def _scheduling(prefix: str, environ: Mapping[str, str], **kw: Any) -> Scheduling:
-    try:
-        return Scheduling.from_env(prefix, environ, **kw)
-    except SchedulingError as err:
-        raise Fatal(str(err)) from None
-
-
-def discover_daemonset(settings: OperatorSettings, environ: Mapping[str, str]) -> JSON:
+def discover_daemonset(settings: OperatorSettings) -> JSON:
     """The ``rook-discover`` DaemonSet."""
-    interval = environ.get("ROOK_DISCOVER_DEVICES_INTERVAL") or DEFAULT_DISCOVER_INTERVAL
-    try:
-        parse_duration(interval)
-    except ValueError as err:
-        raise Fatal(f"$ROOK_DISCOVER_DEVICES_INTERVAL: {err}") from None
+    cfs = settings.of(ChubaoFSSettings)
     # /run/udev is optional (no type check): minimal nodes without udev still run discovery,
     # lsblk then simply reports fewer details (model, serial).
     mounts = [("dev", "/dev", "Directory"), ("sys", "/sys", "Directory"), ("udev", "/run/udev", "")]
     return NodeDaemon(
         name=DISCOVER_NAME, namespace=settings.namespace, image=settings.image, args=["discover"],
         service_account=DISCOVER_SERVICE_ACCOUNT,
-        scheduling=_scheduling("DISCOVER", environ, affinity_vars=["DISCOVER_AGENT_NODE_AFFINITY"],
-                               label_vars=["DISCOVER_AGENT_POD_LABELS"]),
+        scheduling=Scheduling(tolerations=cfs.discover_tolerations, node_affinity=cfs.discover_node_affinity,
+                              priority_class_name=cfs.discover_priority_class_name or None,
+                              pod_labels=cfs.discover_pod_labels),
         env=[_field_env("NODE_NAME", "spec.nodeName"), _field_env("POD_NAMESPACE", "metadata.namespace"),
-             {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": interval},
+             {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": format_duration(cfs.discover_devices_interval)},
              {"name": "ROOK_LOG_LEVEL", "value": settings.log_level}],
         # lsblk reads /sys/block and the udev database (model, serial, WWN); all world-readable,
         # so read-only hostPath mounts suffice and the pod needs no privilege.
@@ -100,28 +74,32 @@ def discover_daemonset(settings: OperatorSettings, environ: Mapping[str, str]) -
     ).build()
 
 
-def agent_daemonset(settings: OperatorSettings, environ: Mapping[str, str]) -> JSON:
+def agent_daemonset(settings: OperatorSettings) -> JSON:
     """The ``rook-chubaofs-agent`` DaemonSet."""
-    data_paths = parse_list(environ.get("AGENT_DATA_PATHS") or "")
+    cfs = settings.of(ChubaoFSSettings)
     env = [_field_env("NODE_NAME", "spec.nodeName"), _field_env("POD_NAMESPACE", "metadata.namespace"),
            _field_env("POD_IP", "status.podIP"), _field_env("HOST_IP", "status.hostIP"),
            {"name": "ROOK_LOG_LEVEL", "value": settings.log_level}]
-    for var, flag_env in (("AGENT_MONITOR", "ROOK_MONITOR"), ("AGENT_CONSUL_ADDR", "ROOK_CONSUL_ADDR"),
-                          ("AGENT_DEREGISTER_STALE_AFTER", "ROOK_DEREGISTER_STALE_AFTER")):
-        if environ.get(var):
-            env.append({"name": flag_env, "value": environ[var]})
-    if data_paths:
-        env.append({"name": "ROOK_DATA_PATHS", "value": ",".join(data_paths)})
+    # The agent's own flags (rook chubaofs agent), through their ROOK_<FLAG> env.
+    for name, value in (("ROOK_MONITOR", cfs.agent_monitor), ("ROOK_CONSUL_ADDR", cfs.agent_consul_addr),
+                        ("ROOK_DEREGISTER_STALE_AFTER",
+                         format_duration(cfs.agent_deregister_stale_after) if cfs.agent_deregister_stale_after else ""),
+                        ("ROOK_DATA_PATHS", ",".join(cfs.agent_data_paths))):
+        if value:
+            env.append({"name": name, "value": value})
     volumes = [_host_path("sys", "/sys")]
     mounts = [{"name": "sys", "mountPath": "/sys", "readOnly": True}]
-    for i, path in enumerate(data_paths):
+    for i, path in enumerate(cfs.agent_data_paths):
         # statvfs of the data path needs only a read-only view of that directory.
         volumes.append(_host_path(f"data-{i}", path))
         mounts.append({"name": f"data-{i}", "mountPath": path, "readOnly": True})
     return NodeDaemon(
         name=AGENT_NAME, namespace=settings.namespace, image=settings.image, args=["chubaofs", "agent"],
         service_account=AGENT_SERVICE_ACCOUNT,
-        scheduling=_scheduling("AGENT", environ), env=env, volumes=volumes, volume_mounts=mounts,
+        scheduling=Scheduling(tolerations=cfs.agent_tolerations, node_affinity=cfs.agent_node_affinity,
+                              priority_class_name=cfs.agent_priority_class_name or None,
+                              pod_labels=cfs.agent_pod_labels),
+        env=env, volumes=volumes, volume_mounts=mounts,
         ports=[{"name": "metrics", "containerPort": AGENT_METRICS_PORT, "protocol": "TCP"}],
         security_context=RESTRICTED_CONTAINER, pod_security_context=RESTRICTED_POD,
         resources={"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "192Mi"}},
@@ -129,30 +107,23 @@ def agent_daemonset(settings: OperatorSettings, environ: Mapping[str, str]) -> J
     ).build()
 
 
-def ensure_node_daemons(client: Any, settings: OperatorSettings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def ensure_node_daemons(client: Any, settings: OperatorSettings) -> dict[str, str]:
     """Create/update or remove both DaemonSets; returns ``{name: action}`` (action "removed" or
     "absent" when the switch is off). Idempotent, so every replica may run it."""
-    env = os.environ if environ is None else environ
+    cfs = settings.of(ChubaoFSSettings)
+    # Build every DaemonSet before the first write, so nothing is half updated if one fails.
+    plan = [(DISCOVER_NAME, discover_daemonset(settings) if cfs.enable_discovery_daemon else None),
+            (AGENT_NAME, agent_daemonset(settings) if cfs.enable_agent else None)]
+    actions: dict[str, str] = {}
     try:
-        return _ensure_node_daemons(client, settings, env)
+        for name, desired in plan:
+            if desired is not None:
+                actions[name] = ensure_daemonset(client, desired).action
+            else:
+                actions[name] = "removed" if remove_daemonset(client, name, settings.namespace) else "absent"
     except errors.NotFound as err:
         raise Fatal(f"cannot manage the node daemons in namespace {settings.namespace}: {err} "
                     f"(apply manifests/common.yaml first)") from None
-
-
-def _ensure_node_daemons(client: Any, settings: OperatorSettings, env: Mapping[str, str]) -> dict[str, str]:
-    # Parse every switch and build every DaemonSet before the first write, so a bad variable
-    # fails the start-up without leaving half of the daemons updated.
-    plan: list[tuple[str, JSON | None]] = []
-    for name, switch, build in ((DISCOVER_NAME, "ROOK_ENABLE_DISCOVERY_DAEMON", discover_daemonset),
-                                (AGENT_NAME, "ROOK_ENABLE_AGENT", agent_daemonset)):
-        plan.append((name, build(settings, env) if _switch(env, switch) else None))
-    actions: dict[str, str] = {}
-    for name, desired in plan:
-        if desired is not None:
-            actions[name] = ensure_daemonset(client, desired).action
-        else:
-            actions[name] = "removed" if remove_daemonset(client, name, settings.namespace) else "absent"
     return actions
 
 

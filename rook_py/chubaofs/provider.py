@@ -8,13 +8,14 @@ Registered under the ``rook_py.providers`` entry point as ``chubaofs``; the gene
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.crd import chubao_monitor_crd
 from rook_py.chubaofs.monitor.controller import MANAGED_KINDS, MonitorReconciler, secret_mapper
-from rook_py.chubaofs.monitor.reload import DEFAULT_SETTLE_SECONDS, HttpReloader, Reloader
+from rook_py.chubaofs.monitor.reload import HttpReloader, Reloader
+from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.controller import ControllerBuilder
 from rook_py.framework.provider import OperatorSettings, Provider
 
@@ -30,11 +31,11 @@ OPERATOR_SERVICE = "rook-chubaofs-operator"
 def operator_targets(settings: OperatorSettings) -> Sequence[str]:
     """host:port of the operator's metrics for Prometheus' operator job.
 
-    ``settings.extra["operator_metrics_targets"]`` (a list) overrides the default, the operator
-    Service ``rook-chubaofs-operator`` in the operator's namespace; metrics off means no target.
+    ``--operator-metrics-targets`` overrides the default, the operator Service
+    ``rook-chubaofs-operator`` in the operator's namespace; metrics off means no target.
     """
-    override = settings.extra.get("operator_metrics_targets")
-    if override is not None:
+    override = settings.of(ChubaoFSSettings).operator_metrics_targets
+    if override:
         return tuple(override)
     if settings.metrics_bind_address in ("0", ""):
         return ()
@@ -43,6 +44,7 @@ def operator_targets(settings: OperatorSettings) -> Sequence[str]:
 
 class ChubaoFSProvider(Provider):
     name = "chubaofs"
+    settings_type = ChubaoFSSettings
 
     def __init__(self, reloader: Reloader | None = None) -> None:
         """``reloader`` replaces the HTTP reloader (tests, or an operator outside the cluster
@@ -57,13 +59,12 @@ class ChubaoFSProvider(Provider):
 
         It reconciles on any change of a ChubaoMonitor (status included: those passes are
         write-free), of an object it controls, and of a Secret a monitor references.
-        ``settings.extra`` may carry ``reload_settle_seconds`` and ``reload_timeout``.
         """
+        cfs = settings.of(ChubaoFSSettings)
         reconciler = MonitorReconciler(
             manager.client, manager.reader, manager.event_recorder("chubaofs-monitor-controller"),
-            reloader=self._reloader or HttpReloader(
-                timeout=float(settings.extra.get("reload_timeout", 3.0))),
-            settle_seconds=float(settings.extra.get("reload_settle_seconds", DEFAULT_SETTLE_SECONDS)),
+            reloader=self._reloader or HttpReloader(timeout=cfs.reload_timeout),
+            settle_seconds=cfs.reload_settle,
             operator_targets=operator_targets(settings),
         )
         builder = ControllerBuilder(manager).named(CONTROLLER_NAME).for_(t.API_VERSION, t.KIND)
@@ -84,6 +85,13 @@ class ChubaoFSProvider(Provider):
         them when switched off; see ``rook_py.chubaofs.operator``). CRD installation is the generic
         operator command's job (``settings.install_crds``).
         """
+        from rook_py.chubaofs.operator import ensure_node_daemons
+
+        ensure_node_daemons(client, settings)
+
+    def settings_changed(self, client: Any, settings: OperatorSettings, changed: Set[str]) -> None:
+        """Node-daemon settings (and the log level the daemons inherit) changed in the settings
+        ConfigMap: update the DaemonSets in place, as at start-up."""
         from rook_py.chubaofs.operator import ensure_node_daemons
 
         ensure_node_daemons(client, settings)

@@ -17,7 +17,7 @@ _EXPORTS: dict[str, str] = {
     "LeaderElectionLost": "rook_py.framework.leaderelection",
     "EventRecorder": "rook_py.framework.events",
     "Provider": "rook_py.framework.provider",
-    "OperatorSettings": "rook_py.framework.provider",
+    "OperatorSettings": "rook_py.framework.settings",
     "load_providers": "rook_py.framework.provider",
     "ControllerBuilder": "rook_py.framework.controller",
     "Controller": "rook_py.framework.controller",
@@ -61,7 +61,8 @@ if TYPE_CHECKING:
     from rook_py.framework.leaderelection import LeaderElectionLost
     from rook_py.framework.logging import configure_logging, get_logger
     from rook_py.framework.manager import GracefulShutdownTimeout, Manager, ManagerOptions
-    from rook_py.framework.provider import OperatorSettings, Provider, load_providers
+    from rook_py.framework.provider import Provider, load_providers
+    from rook_py.framework.settings import OperatorSettings
 
 
 def __getattr__(name: str) -> Any:

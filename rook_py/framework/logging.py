@@ -14,15 +14,35 @@ from typing import Any
 import structlog
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "warn": logging.WARNING, "error": logging.ERROR}
+          "error": logging.ERROR, "critical": logging.CRITICAL}
+#: Other spellings accepted for a level, any case: ``warn``, and Rook's capnslog levels as Rook's
+#: manifests write them (``ROOK_LOG_LEVEL: "INFO"``), with capnslog's one-letter and numeric
+#: aliases (coreos/pkg capnslog ``ParseLevel``). capnslog has two levels we lack: NOTICE sits
+#: between INFO and WARNING, and a NOTICE user still expects to see the state changes we log at
+#: info, so it maps to info; TRACE maps to debug, as Rook's own ``SetGlobalLogLevel`` does
+#: (rook/rook pkg/util/logging.go; its TRACE_INSECURE too).
+LEVEL_ALIASES = {"warn": "warning", "notice": "info", "trace": "debug", "trace_insecure": "debug",
+                 "c": "critical", "e": "error", "w": "warning", "n": "info", "i": "info", "d": "debug",
+                 "t": "debug", "0": "error", "1": "warning", "2": "info", "3": "info", "4": "debug",
+                 "5": "debug"}
+#: The names documented for users: ours plus capnslog's.
+LEVEL_NAMES = ("critical", "error", "warning", "notice", "info", "debug", "trace")
 FORMATS = ("json", "console")
+
+
+def parse_level(text: str) -> str:
+    """A level name as users write it (ours or Rook's, any case) -> one of ``LEVELS``."""
+    name = text.strip().lower()
+    name = LEVEL_ALIASES.get(name, name)
+    if name not in LEVELS:
+        raise ValueError(f"unknown log level {text!r}; use one of {', '.join(LEVEL_NAMES)} (any case)")
+    return name
 
 
 def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None) -> None:
     """Configure structlog and the standard library's root logger (libraries log through it)."""
-    level_name = level.lower()
-    if level_name not in LEVELS:
-        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(sorted(LEVELS))}")
+    level_name = parse_level(level)
+    fmt = fmt.strip().lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown log format {fmt!r}; use one of {', '.join(FORMATS)}")
     numeric = LEVELS[level_name]

@@ -3,7 +3,8 @@
 Start-up order (after Rook's ``cmd/rook/ceph/operator.go`` and controller-runtime's
 ``manager.New``), each step failing with a one-line ``Fatal`` reason rather than a traceback:
 
-1. settings from flags/env (``OPERATOR_FLAGS``, ``settings_from_values``); ``POD_NAMESPACE`` is
+1. settings from flags/env (``OperatorSettings`` and the provider's ``settings_type``, declared in
+   ``rook_py.framework.settings``; ``settings_from_values``); ``POD_NAMESPACE`` is
    required because the operator's Lease, its node daemons and their ConfigMaps live there;
 2. a Client from ``--kubeconfig`` / ``$KUBECONFIG`` / in-cluster, with a User-Agent naming the
    operator (``rook-<provider>-operator/<version>``) so the API server's audit log (and the
@@ -20,7 +21,6 @@ Start-up order (after Rook's ``cmd/rook/ceph/operator.go`` and controller-runtim
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -30,9 +30,11 @@ from typing import Any
 
 import rook_py
 from rook_py.framework.client import errors
-from rook_py.framework.cmdline import LOGGING_FLAGS, Fatal, Flag
+from rook_py.framework.cmdline import Fatal, Flag
 from rook_py.framework.logging import get_logger
-from rook_py.framework.provider import OperatorSettings, Provider
+from rook_py.framework.provider import Provider
+from rook_py.framework.settings import OperatorSettings, from_values
+from rook_py.framework.settings import flags as settings_flags
 
 JSON = dict[str, Any]
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
@@ -41,29 +43,17 @@ DEFAULT_IMAGE_REPOSITORY = "rook-py"
 
 log = get_logger(__name__)
 
-OPERATOR_FLAGS: tuple[Flag, ...] = (
-    Flag("kubeconfig", None, "kubeconfig file; default $KUBECONFIG, ~/.kube/config, then in-cluster",
-         env=("KUBECONFIG",)),
-    Flag("context", None, "kubeconfig context"),
-    Flag("namespace", None, "namespace the operator runs in (required)", env=("POD_NAMESPACE",)),
-    Flag("pod-name", None, "the operator's own Pod, to find its image", env=("POD_NAME",)),
-    Flag("image", None, "image of the node daemons (default: the operator Pod's image)"),
-    Flag("install-crds", False, "create or update the CRDs instead of only verifying them", kind="bool"),
-    Flag("crd-timeout", 30.0, "how long to wait for CRDs to be established", kind="duration"),
-    Flag("leader-elect", True, "elect a leader through a Lease before running controllers", kind="bool"),
-    Flag("leader-election-id", "", "Lease name (default rook-<provider>-operator-lock)"),
-    Flag("lease-duration", 15.0, "leader election lease duration", kind="duration"),
-    Flag("renew-deadline", 10.0, "leader election renew deadline", kind="duration"),
-    Flag("retry-period", 2.0, "leader election retry period", kind="duration"),
-    Flag("current-namespace-only", False, "watch only the operator's namespace", kind="bool"),
-    Flag("metrics-bind-address", ":8080", "metrics endpoint address; 0 disables"),
-    Flag("health-probe-bind-address", ":8081", "healthz/readyz endpoint address; 0 disables"),
-    Flag("graceful-shutdown-timeout", 30.0, "time in-flight reconciles get on shutdown", kind="duration"),
-    Flag("max-concurrent-reconciles", 1, "workers per controller", kind="int"),
-    Flag("kube-api-qps", 20.0, "client-side rate limit (queries per second); 0 disables", kind="float"),
-    Flag("kube-api-burst", 30, "client-side burst", kind="int"),
-    *LOGGING_FLAGS,
-)
+#: The framework's flags of ``rook <provider> operator``, generated from ``OperatorSettings``.
+OPERATOR_FLAGS: tuple[Flag, ...] = settings_flags(OperatorSettings)
+
+
+def operator_flags(provider: Provider) -> tuple[Flag, ...]:
+    """The flags of ``rook <provider> operator``: the framework's, then the provider's own."""
+    own = settings_flags(provider.settings_type) if provider.settings_type is not None else ()
+    clash = {f.name for f in own} & {f.name for f in OPERATOR_FLAGS}
+    if clash:
+        raise ValueError(f"provider {provider.name} redeclares framework flags: {', '.join(sorted(clash))}")
+    return (*OPERATOR_FLAGS, *own)
 
 
 def operator_container(provider: str) -> str:
@@ -79,46 +69,26 @@ def default_image() -> str:
     return f"{DEFAULT_IMAGE_REPOSITORY}:{rook_py.__version__}"
 
 
-def settings_from_values(provider: str, values: Mapping[str, Any]) -> OperatorSettings:
-    """OperatorSettings from resolved flag values (``FlagSet.resolve`` over ``OPERATOR_FLAGS``)."""
-    namespace = values.get("namespace")
-    if not namespace:
-        raise Fatal("POD_NAMESPACE is not set: the operator must know its namespace "
-                    "(set it from the downward API, metadata.namespace, or pass --namespace)")
-    if values["max_concurrent_reconciles"] < 1:
-        raise Fatal("--max-concurrent-reconciles must be >= 1")
-    return OperatorSettings(
-        provider=provider,
-        namespace=str(namespace),
-        watch_namespace=str(namespace) if values["current_namespace_only"] else None,
-        image=values.get("image") or "",
-        kubeconfig=values.get("kubeconfig"),
-        context=values.get("context"),
-        leader_election=bool(values["leader_elect"]),
-        leader_election_id=values.get("leader_election_id") or "",
-        lease_duration=float(values["lease_duration"]),
-        renew_deadline=float(values["renew_deadline"]),
-        retry_period=float(values["retry_period"]),
-        install_crds=bool(values["install_crds"]),
-        metrics_bind_address=str(values["metrics_bind_address"]),
-        health_probe_bind_address=str(values["health_probe_bind_address"]),
-        graceful_shutdown_timeout=float(values["graceful_shutdown_timeout"]),
-        max_concurrent_reconciles=int(values["max_concurrent_reconciles"]),
-        log_level=str(values.get("log_level") or "info"),
-        log_format=str(values.get("log_format") or "json"),
-        identity=values.get("pod_name") or None,
-        extra={"pod_name": values.get("pod_name") or "", "crd_timeout": float(values["crd_timeout"]),
-               "kube_api_qps": float(values["kube_api_qps"]), "kube_api_burst": int(values["kube_api_burst"])},
-    )
+def settings_from_values(provider: str, values: Mapping[str, Any],
+                         settings_type: type[Any] | None = None) -> OperatorSettings:
+    """OperatorSettings from resolved flag values (``FlagSet.resolve`` over ``operator_flags``);
+    ``settings_type`` is the provider's declared settings class, filled from the same values."""
+    provider_settings = from_values(settings_type, values) if settings_type is not None else None
+    settings = from_values(OperatorSettings, values, provider=provider, provider_settings=provider_settings)
+    problems = settings.problems()
+    if problems:
+        raise Fatal(problems[0])
+    return settings
 
 
 # -- image --------------------------------------------------------------------------------------
 
-def resolve_image(client: Any, settings: OperatorSettings, pod_name: str | None) -> str:
+def resolve_image(client: Any, settings: OperatorSettings) -> str:
     """The node daemons' image; see step 3 of the module docstring."""
     if settings.image:
         return settings.image
     container = operator_container(settings.provider)
+    pod_name = settings.pod_name
     if not pod_name:
         image = default_image()
         log.warning("no --image and no POD_NAME: node daemons use the default image", image=image)
@@ -208,13 +178,13 @@ def make_client(settings: OperatorSettings) -> Any:
         config = load_config(settings.kubeconfig, settings.context)
     except ConfigError as err:
         raise Fatal(str(err)) from None
-    qps = float(settings.extra.get("kube_api_qps", 20.0))
-    return Client(config, qps=qps if qps > 0 else None, burst=int(settings.extra.get("kube_api_burst", 30)),
+    qps = settings.kube_api_qps
+    return Client(config, qps=qps if qps > 0 else None, burst=settings.kube_api_burst,
                   user_agent=user_agent(settings.provider))
 
 
 def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any = None,
-                 stop: threading.Event | None = None, environ: Mapping[str, str] | None = None) -> int:
+                 stop: threading.Event | None = None) -> int:
     """Run the operator until ``stop`` is set or a signal arrives; returns the exit status.
 
     ``client`` replaces the one built from the settings (tests). Raises ``Fatal`` for set-up
@@ -223,19 +193,16 @@ def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any 
     """
     from rook_py.framework.manager import Manager
 
-    env = os.environ if environ is None else environ
     stop = stop or threading.Event()
     restore = _stop_on_signals(stop)
     own_client = client is None
     client = client if client is not None else make_client(settings)
     try:
         log.info("operator starting", provider=provider.name, version=rook_py.__version__,
-                 namespace=settings.namespace, watch_namespace=settings.watch_namespace or "(all)")
-        pod_name = settings.extra.get("pod_name") or env.get("POD_NAME")
-        settings.image = resolve_image(client, settings, pod_name)
+                 namespace=settings.namespace, watch_namespace=settings.cache_namespace() or "(all)")
+        settings.image = resolve_image(client, settings)
         log.info("node daemon image", image=settings.image)
-        ensure_crds(client, provider.crds(), install=settings.install_crds,
-                    timeout=float(settings.extra.get("crd_timeout", 30.0)))
+        ensure_crds(client, provider.crds(), install=settings.install_crds, timeout=settings.crd_timeout)
         provider.pre_start(client, settings)
         if stop.is_set():  # SIGTERM during set-up: nothing is running yet
             log.info("stopped during start-up")

@@ -7,7 +7,8 @@ each one ``rook <name> operator`` plus whatever subcommands it adds.
 
 What ``rook <name> operator`` does with a provider, in order:
 
-1. parse flags into an ``OperatorSettings`` and configure logging;
+1. parse flags into an ``OperatorSettings`` (the provider's own declared settings,
+   ``settings_type``, in ``settings.provider_settings``) and configure logging;
 2. build a Client; verify that every CRD in ``provider.crds()`` is installed and served (or
    create/update them with ``--install-crds``); then call ``provider.pre_start(client, settings)``
    for provider start-up work (node-daemon DaemonSets, one-off migrations). It runs on every
@@ -21,73 +22,22 @@ What ``rook <name> operator`` does with a provider, in order:
 from __future__ import annotations
 
 import argparse
-import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Set
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rook_py.framework.logging import get_logger
+from rook_py.framework.settings import OperatorSettings
 
 if TYPE_CHECKING:
-    from rook_py.framework.manager import Manager, ManagerOptions
+    from rook_py.framework.manager import Manager
+
+__all__ = ["ENTRY_POINT_GROUP", "OperatorSettings", "Provider", "load_providers"]
 
 JSON = dict[str, Any]
 ENTRY_POINT_GROUP = "rook_py.providers"
 log = get_logger(__name__)
-
-
-@dataclass
-class OperatorSettings:
-    """Everything ``rook <provider> operator`` knows from its flags and environment.
-
-    ``namespace`` is where the operator itself runs (its Lease, its own objects);
-    ``watch_namespace`` limits the caches to one namespace (``None``: all namespaces).
-    ``extra`` carries provider-specific flags added through ``Provider.add_commands``.
-    """
-
-    provider: str = ""
-    namespace: str = "rook-system"
-    watch_namespace: str | None = None
-    image: str = ""
-    kubeconfig: str | None = None
-    context: str | None = None
-    leader_election: bool = True
-    leader_election_id: str = ""
-    leader_election_namespace: str | None = None
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
-    install_crds: bool = True
-    metrics_bind_address: str = ":8080"
-    health_probe_bind_address: str = ":8081"
-    graceful_shutdown_timeout: float = 30.0
-    max_concurrent_reconciles: int = 1
-    log_level: str = "info"
-    log_format: str = "json"
-    identity: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def lease_name(self) -> str:
-        return self.leader_election_id or f"rook-{self.provider}-operator-lock"
-
-    def manager_options(self) -> ManagerOptions:
-        """The Manager options these settings imply."""
-        from rook_py.framework.manager import ManagerOptions
-
-        return ManagerOptions(
-            namespace=self.watch_namespace,
-            leader_election=self.leader_election,
-            leader_election_id=self.lease_name(),
-            leader_election_namespace=self.leader_election_namespace or self.namespace,
-            lease_duration=self.lease_duration,
-            renew_deadline=self.renew_deadline,
-            retry_period=self.retry_period,
-            metrics_bind_address=self.metrics_bind_address,
-            health_probe_bind_address=self.health_probe_bind_address,
-            graceful_shutdown_timeout=self.graceful_shutdown_timeout,
-            identity=self.identity or os.environ.get("POD_NAME") or None,
-        )
 
 
 class Provider(ABC):
@@ -99,6 +49,11 @@ class Provider(ABC):
 
     #: CLI and entry-point name: lower-case, ``[a-z0-9-]+``.
     name: str = ""
+    #: The provider's own settings: a dataclass whose fields are declared with
+    #: ``rook_py.framework.settings.setting``. Its flags join ``rook <name> operator`` (with env
+    #: fallback, the settings ConfigMap, the reference and the start-up log, like the
+    #: framework's); the values reach the provider as ``settings.of(settings_type)``.
+    settings_type: ClassVar[type[Any] | None] = None
 
     @abstractmethod
     def crds(self) -> list[JSON]:
@@ -113,6 +68,12 @@ class Provider(ABC):
 
     def pre_start(self, client: Any, settings: OperatorSettings) -> None:  # noqa: B027
         """Runs before the manager on every replica; idempotent. Default: nothing."""
+
+    def settings_changed(self, client: Any, settings: OperatorSettings, changed: Set[str]) -> None:  # noqa: B027
+        """The settings ConfigMap changed settings the provider declared ``live`` (or the log level
+        or format, which node daemons may inherit): apply them without a restart. ``changed``
+        holds flag names; ``settings`` is the new whole. Runs on every replica, like
+        ``pre_start``; raising logs the error and keeps the operator running. Default: nothing."""
 
 
 def load_providers() -> dict[str, Provider]:

@@ -19,6 +19,7 @@ from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.crd import chubao_monitor_crd
 from rook_py.chubaofs.monitor import common
 from rook_py.chubaofs.provider import ChubaoFSProvider
+from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client.errors import NotFound
 from rook_py.framework.manager import Manager, ManagerOptions
 from rook_py.framework.provider import OperatorSettings
@@ -56,7 +57,7 @@ def running_operator(env: Any, reloader: RecordingReloader | None = None) -> Ite
     manager = Manager(client, ManagerOptions(metrics_bind_address="0", health_probe_bind_address="0",
                                              graceful_shutdown_timeout=10.0))
     settings = OperatorSettings(provider="chubaofs", namespace="rook-system", metrics_bind_address="0",
-                                extra={"reload_settle_seconds": 0.0})
+                                provider_settings=ChubaoFSSettings(reload_settle=0.0))
     ChubaoFSProvider(reloader=reloader or RecordingReloader()).setup(manager, settings)
     stop = threading.Event()
     errors: list[BaseException] = []

@@ -17,6 +17,7 @@ import yaml
 
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.provider import ChubaoFSProvider
+from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client import errors
 from rook_py.framework.objects import LAST_APPLIED_ANNOTATION
 from rook_py.framework.operator import run_operator, user_agent
@@ -276,18 +277,17 @@ def installed(envtest: Any) -> Iterator[Any]:
 
 
 @pytest.mark.emulator_only
-def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any, monkeypatch: Any) -> None:
+def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any) -> None:
     admin = installed
     envtest.stats.reset()
-    for var in ("ROOK_ENABLE_AGENT", "ROOK_ENABLE_DISCOVERY_DAEMON"):
-        monkeypatch.delenv(var, raising=False)
 
-    def run(image: str) -> tuple[threading.Event, threading.Thread]:
+    def run(image: str, **node_daemons: bool) -> tuple[threading.Event, threading.Thread]:
         settings = OperatorSettings(provider="chubaofs", namespace=NS, image=image, install_crds=False,
                                     lease_duration=2.0, renew_deadline=1.0, retry_period=0.2,
                                     metrics_bind_address="0", health_probe_bind_address="0",
                                     graceful_shutdown_timeout=5.0,
-                                    extra={"pod_name": "rook-chubaofs-operator-0", "reload_settle_seconds": 0})
+                                    pod_name="rook-chubaofs-operator-0",
+                                    provider_settings=ChubaoFSSettings(reload_settle=0.0, **node_daemons))
         stop = threading.Event()
         client = envtest.client(user_agent=user_agent("chubaofs"))
         thread = threading.Thread(target=run_operator, args=(ChubaoFSProvider(reloader=NoReload()), settings),
@@ -360,9 +360,7 @@ def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any, mo
 
     wait_for("monitor deleted", gone, 60)
     finish(stop, thread)
-    monkeypatch.setenv("ROOK_ENABLE_AGENT", "false")
-    monkeypatch.setenv("ROOK_ENABLE_DISCOVERY_DAEMON", "false")
-    stop, thread = run("rook-py:2")
+    stop, thread = run("rook-py:2", enable_agent=False, enable_discovery_daemon=False)
     wait_for("daemonsets removed", lambda: not admin.list("apps/v1", "DaemonSet", NS)["items"])
     finish(stop, thread)
 

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 
 from rook_py.chubaofs.provider import ChubaoFSProvider
+from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework import Manager, ManagerOptions
 from rook_py.framework.client import Client, load_config
 from rook_py.framework.logging import configure_logging
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                                              graceful_shutdown_timeout=5.0))
     settings = OperatorSettings(provider="chubaofs", namespace="rook-system", metrics_bind_address="0",
                                 max_concurrent_reconciles=args.workers,
-                                extra={"reload_settle_seconds": 0.0})
+                                provider_settings=ChubaoFSSettings(reload_settle=0.0))
     ChubaoFSProvider(reloader=NoReload()).setup(manager, settings)
 
     def announce() -> None:

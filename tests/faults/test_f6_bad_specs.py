@@ -31,6 +31,7 @@ from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.crd import chubao_monitor_crd
 from rook_py.chubaofs.monitor import common
 from rook_py.chubaofs.provider import ChubaoFSProvider
+from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.envtest.environment import Environment
 from rook_py.framework import Manager, metrics
 from rook_py.framework.client.errors import Invalid
@@ -133,7 +134,7 @@ def operator() -> Iterator[tuple[Environment, ManagerThread]]:
         manager = Manager(client, manager_options())
         ChubaoFSProvider(reloader=NoReload()).setup(manager, OperatorSettings(
             provider="chubaofs", metrics_bind_address="0", max_concurrent_reconciles=2,
-            extra={"reload_settle_seconds": 0.0}))
+            provider_settings=ChubaoFSSettings(reload_settle=0.0)))
         with ManagerThread(manager) as run:
             yield env, run
 

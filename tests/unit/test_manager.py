@@ -291,7 +291,7 @@ def test_abstract_provider_cannot_be_instantiated() -> None:
 
 def test_operator_settings_map_to_manager_options() -> None:
     s = OperatorSettings(provider="demo", namespace="rook-system", watch_namespace="team-a",
-                         metrics_bind_address="0", identity="pod-1")
+                         metrics_bind_address="0", pod_name="pod-1")
     o = s.manager_options()
     assert o.namespace == "team-a" and o.leader_election
     assert o.leader_election_id == "rook-demo-operator-lock" and o.leader_election_namespace == "rook-system"

@@ -1,12 +1,15 @@
-"""Node-daemon DaemonSets, scheduled from environment variables the way Rook schedules its own.
+"""Node-daemon DaemonSets, placed the way Rook places its own.
 
-Rook's operator reads the placement of its discover/agent DaemonSets from its own environment
-(rook/rook ``pkg/operator/discover/discover.go``; the parsers live in
-``pkg/operator/k8sutil``): for a prefix ``P`` (``DISCOVER``, ``AGENT``)
+Rook's operator reads the placement of its discover/agent DaemonSets from settings named, for a
+prefix ``P`` (``DISCOVER``, ``AGENT``), as below (rook/rook ``pkg/operator/discover/discover.go``;
+the parsers live in ``pkg/operator/k8sutil``). A provider declares them as settings
+(``rook_py.framework.settings``) with the parsers of this module, and passes the values in a
+``Scheduling``:
 
 * ``P_TOLERATIONS``: a YAML list of Tolerations;
 * ``P_NODE_AFFINITY``: ``"key=v1,v2; key2=v3; key3"`` -> one required node-selector term whose
-  expressions are ANDed: ``key In [v1, v2]``, ``key2 In [v3]``, ``key3 Exists``;
+  expressions are ANDed: ``key In [v1, v2]``, ``key2 In [v3]``, ``key3 Exists``; or a whole
+  NodeAffinity as YAML or JSON (``k8sutil.GenerateNodeAffinity`` tries that first);
 * ``P_PRIORITY_CLASS_NAME``; ``P_POD_LABELS``: ``"k=v,k2=v2"`` added to the pod template (never to
   the selector, which is immutable).
 
@@ -18,7 +21,6 @@ and recreates: a delete would stop the daemon on every node at once, while an up
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +35,7 @@ log = get_logger(__name__)
 
 
 class SchedulingError(ValueError):
-    """An environment variable holds something that cannot be parsed."""
+    """A placement setting holds something that cannot be parsed."""
 
 
 def parse_tolerations(text: str | None, source: str = "tolerations") -> list[JSON]:
@@ -52,9 +54,12 @@ def parse_tolerations(text: str | None, source: str = "tolerations") -> list[JSO
 
 
 def parse_node_affinity(text: str | None, source: str = "node affinity") -> JSON | None:
-    """``"key=v1,v2; key2"`` -> a NodeAffinity with one required term; empty -> None."""
+    """``"key=v1,v2; key2"`` or a NodeAffinity as YAML/JSON -> a NodeAffinity; empty -> None."""
     if not text or not text.strip():
         return None
+    whole = _node_affinity_document(text, source)
+    if whole is not None:
+        return whole
     expressions: list[JSON] = []
     for clause in text.split(";"):
         clause = clause.strip()
@@ -73,6 +78,26 @@ def parse_node_affinity(text: str | None, source: str = "node affinity") -> JSON
         return None
     return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": expressions}]}}
+
+
+_NODE_AFFINITY_FIELDS = frozenset({"requiredDuringSchedulingIgnoredDuringExecution",
+                                   "preferredDuringSchedulingIgnoredDuringExecution"})
+
+
+def _node_affinity_document(text: str, source: str) -> JSON | None:
+    """A NodeAffinity written as a YAML/JSON mapping, or None when ``text`` is not a mapping
+    (then it is the ``key=values`` form)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    unknown = sorted(set(map(str, value)) - _NODE_AFFINITY_FIELDS)
+    if unknown or not value:
+        raise SchedulingError(f"{source}: not a NodeAffinity (unknown fields {', '.join(unknown)}); use "
+                              f"requiredDuringSchedulingIgnoredDuringExecution or the 'key=v1,v2; key2' form")
+    return dict(value)
 
 
 def parse_labels(text: str | None, source: str = "pod labels") -> dict[str, str]:
@@ -95,25 +120,6 @@ class Scheduling:
     node_affinity: JSON | None = None
     priority_class_name: str | None = None
     pod_labels: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, prefix: str, environ: Mapping[str, str], *,
-                 affinity_vars: Sequence[str] = (), label_vars: Sequence[str] = ()) -> Scheduling:
-        """Read ``<prefix>_TOLERATIONS`` etc. ``affinity_vars``/``label_vars`` name extra variables
-        consulted first (Rook's ``DISCOVER_AGENT_NODE_AFFINITY``, ``DISCOVER_AGENT_POD_LABELS``)."""
-        def first(names: Sequence[str]) -> tuple[str, str | None]:
-            for name in names:
-                if environ.get(name):
-                    return name, environ[name]
-            return names[-1], None
-
-        tol_var = f"{prefix}_TOLERATIONS"
-        aff_var, aff = first([*affinity_vars, f"{prefix}_NODE_AFFINITY"])
-        lab_var, lab = first([*label_vars, f"{prefix}_POD_LABELS"])
-        return cls(tolerations=parse_tolerations(environ.get(tol_var), tol_var),
-                   node_affinity=parse_node_affinity(aff, aff_var),
-                   priority_class_name=environ.get(f"{prefix}_PRIORITY_CLASS_NAME") or None,
-                   pod_labels=parse_labels(lab, lab_var))
 
 
 @dataclass

@@ -18,7 +18,7 @@ NOT_YET = (NotFound, KeyError, AssertionError)
 def test_greeting_provider_end_to_end(envtest: Any) -> None:
     client = envtest.client()
     provider = GreetingProvider()
-    settings = OperatorSettings(provider="greeting", namespace="default", lease_duration=2.0,
+    settings = OperatorSettings(provider="greeting", namespace="default", install_crds=True, lease_duration=2.0,
                                 renew_deadline=1.0, retry_period=0.1, metrics_bind_address="127.0.0.1:0",
                                 health_probe_bind_address="127.0.0.1:0", max_concurrent_reconciles=2)
     provider.pre_start(client, settings)

@@ -6,6 +6,7 @@ from typing import Any
 
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.provider import ChubaoFSProvider, operator_targets
+from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.controller import Controller
 from rook_py.framework.provider import OperatorSettings, Provider
 
@@ -33,4 +34,4 @@ def test_setup_registers_the_monitor_controller(mocker: Any) -> None:
 def test_operator_targets() -> None:
     assert operator_targets(OperatorSettings(namespace="rook")) == ("rook-chubaofs-operator.rook.svc:8080",)
     assert operator_targets(OperatorSettings(metrics_bind_address="0")) == ()
-    assert operator_targets(OperatorSettings(extra={"operator_metrics_targets": ["a:1"]})) == ("a:1",)
+    assert operator_targets(OperatorSettings(provider_settings=ChubaoFSSettings(operator_metrics_targets=["a:1"]))) == ("a:1",)

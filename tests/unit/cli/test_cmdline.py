@@ -85,10 +85,16 @@ def test_parse_duration(text: str, seconds: float) -> None:
     assert cmdline.parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "m", "5 m", "1x", "-1s"])
+@pytest.mark.parametrize("text", ["", "m", "5 m", "1x", "1h 30m", "1.2.3s", "--1s"])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         cmdline.parse_duration(text)
+
+
+def test_a_duration_flag_refuses_a_negative_duration_go_would_parse() -> None:
+    assert cmdline.parse_duration("-1s") == -1.0
+    with pytest.raises(Fatal, match=r"^\$ROOK_INTERVAL: .*must not be negative"):
+        resolve(FLAGS, [], {"ROOK_INTERVAL": "-1s"})
 
 
 def test_masked_hides_secrets_but_not_empty_ones() -> None:

@@ -37,14 +37,15 @@ def test_settings_defaults_follow_the_issue() -> None:
     assert s.leader_election is True and s.install_crds is False
     assert s.metrics_bind_address == ":8080" and s.health_probe_bind_address == ":8081"
     assert s.lease_name() == "rook-chubaofs-operator-lock"
-    assert s.identity == "op-1"
+    assert s.pod_name == "op-1" and s.crd_timeout == 30.0 and s.kube_api_qps == 20.0 and s.kube_api_burst == 30
     opts = s.manager_options()
     assert opts.leader_election_namespace == "rook-chubaofs" and opts.namespace is None
+    assert opts.identity == "op-1"
 
 
 def test_current_namespace_only_limits_the_caches() -> None:
     s = settings_from_values("chubaofs", values({"POD_NAMESPACE": "ns", "ROOK_CURRENT_NAMESPACE_ONLY": "true"}))
-    assert s.watch_namespace == "ns" and s.manager_options().namespace == "ns"
+    assert s.cache_namespace() == "ns" and s.manager_options().namespace == "ns"
 
 
 def test_flags_override_env() -> None:
@@ -100,25 +101,25 @@ def pod(containers: list[JSON]) -> JSON:
 def test_image_comes_from_the_operator_container_of_the_own_pod() -> None:
     client = FakeClient({("Pod", "op-1"): pod([{"name": "sidecar", "image": "side:1"},
                                               {"name": "rook-chubaofs-operator", "image": "reg/rook-py:v2"}])})
-    assert resolve_image(client, settings(), "op-1") == "reg/rook-py:v2"
+    assert resolve_image(client, settings(pod_name="op-1")) == "reg/rook-py:v2"
 
 
 def test_image_flag_overrides_and_skips_the_lookup() -> None:
     client = FakeClient()
-    assert resolve_image(client, settings(image="mine:3"), "op-1") == "mine:3"
+    assert resolve_image(client, settings(image="mine:3", pod_name="op-1")) == "mine:3"
     assert client.calls == []
 
 
 def test_image_defaults_outside_a_cluster() -> None:
-    assert resolve_image(FakeClient(), settings(), None) == default_image()
+    assert resolve_image(FakeClient(), settings()) == default_image()
 
 
 def test_own_pod_errors_are_clear() -> None:
     with pytest.raises(Fatal, match=r"own pod rook-chubaofs/op-1 .* not found"):
-        resolve_image(FakeClient(), settings(), "op-1")
+        resolve_image(FakeClient(), settings(pod_name="op-1"))
     client = FakeClient({("Pod", "op-1"): pod([{"name": "other", "image": "x"}])})
     with pytest.raises(Fatal, match="no container named 'rook-chubaofs-operator'"):
-        resolve_image(client, settings(), "op-1")
+        resolve_image(client, settings(pod_name="op-1"))
 
 
 def crd(established: bool = True, served: bool = True) -> JSON:

@@ -1,4 +1,4 @@
-"""Node-daemon DaemonSets: env-driven scheduling, in-place updates, switches."""
+"""Node-daemon DaemonSets: scheduling from Rook's settings, in-place updates, switches."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 
 from rook_py.chubaofs import operator as cfs
+from rook_py.chubaofs.provider import ChubaoFSProvider
+from rook_py.chubaofs.settings import ChubaoFSSettings
+from rook_py.framework import cmdline
 from rook_py.framework.client import errors
-from rook_py.framework.cmdline import Fatal
+from rook_py.framework.cmdline import Fatal, FlagSet
 from rook_py.framework.daemons.daemonset import (
     NodeDaemon,
     Scheduling,
@@ -19,6 +22,7 @@ from rook_py.framework.daemons.daemonset import (
     parse_tolerations,
     remove_daemonset,
 )
+from rook_py.framework.operator import operator_flags, settings_from_values
 from rook_py.framework.provider import OperatorSettings
 
 NS = "rook-chubaofs"
@@ -56,16 +60,30 @@ def test_pod_labels() -> None:
         parse_labels("novalue")
 
 
-def test_scheduling_from_env_prefers_rooks_legacy_names() -> None:
+def test_node_affinity_may_be_a_whole_node_affinity_as_rook_accepts() -> None:
+    yaml_text = ("requiredDuringSchedulingIgnoredDuringExecution:\n  nodeSelectorTerms:\n"
+                 "  - matchExpressions: [{key: role, operator: NotIn, values: [gpu]}]\n")
+    assert parse_node_affinity(yaml_text) == {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "role", "operator": "NotIn", "values": ["gpu"]}]}]}}
+    json_text = '{"preferredDuringSchedulingIgnoredDuringExecution": []}'
+    assert parse_node_affinity(json_text) == {"preferredDuringSchedulingIgnoredDuringExecution": []}
+    with pytest.raises(SchedulingError, match="not a NodeAffinity"):
+        parse_node_affinity("role: storage")
+
+
+def test_scheduling_settings_prefer_rooks_legacy_names() -> None:
     env = {"DISCOVER_AGENT_NODE_AFFINITY": "a=1", "DISCOVER_NODE_AFFINITY": "b=2",
            "DISCOVER_PRIORITY_CLASS_NAME": "high", "DISCOVER_POD_LABELS": "team=storage",
            "DISCOVER_TOLERATIONS": "- operator: Exists"}
-    s = Scheduling.from_env("DISCOVER", env, affinity_vars=["DISCOVER_AGENT_NODE_AFFINITY"])
-    assert s.node_affinity is not None
-    assert s.node_affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
+    s = settings(env=env).of(ChubaoFSSettings)
+    assert s.discover_node_affinity is not None
+    assert s.discover_node_affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
         "matchExpressions"][0]["key"] == "a"
-    assert s.priority_class_name == "high" and s.pod_labels == {"team": "storage"}
-    assert s.tolerations == [{"operator": "Exists"}]
+    assert s.discover_priority_class_name == "high" and s.discover_pod_labels == {"team": "storage"}
+    assert s.discover_tolerations == [{"operator": "Exists"}]
+    # ROOK_<FLAG> wins over Rook's names, like every flag's env fallback.
+    assert settings(env={**env, "ROOK_DISCOVER_PRIORITY_CLASS_NAME": "low"}).of(
+        ChubaoFSSettings).discover_priority_class_name == "low"
 
 
 def daemon(**kw: Any) -> NodeDaemon:
@@ -82,24 +100,28 @@ def test_build_puts_labels_on_the_template_only() -> None:
     assert "tolerations" not in ds["spec"]["template"]["spec"]
 
 
-def settings(image: str = "rook-py:1") -> OperatorSettings:
-    return OperatorSettings(provider="chubaofs", namespace=NS, image=image)
+def settings(image: str = "rook-py:1", env: dict[str, str] | None = None) -> OperatorSettings:
+    """Settings as ``rook chubaofs operator`` resolves them from this environment."""
+    parser = cmdline.ArgumentParser()
+    flagset = FlagSet().add(parser, *operator_flags(ChubaoFSProvider()))
+    values = flagset.resolve(parser.parse_args([]), {"POD_NAMESPACE": NS, "ROOK_IMAGE": image, **(env or {})})
+    return settings_from_values("chubaofs", values, ChubaoFSSettings)
 
 
 def test_chubaofs_daemonsets() -> None:
     env = {"AGENT_DATA_PATHS": "/var/lib/cfs/data1,/var/lib/cfs/data2", "AGENT_MONITOR": "rook-chubaofs/mon",
            "ROOK_DISCOVER_DEVICES_INTERVAL": "5m", "AGENT_NODE_AFFINITY": "role=storage"}
-    disc = cfs.discover_daemonset(settings(), env)
+    disc = cfs.discover_daemonset(settings(env=env))
     pod = disc["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["args"] == ["discover"] and container["image"] == "rook-py:1"
-    assert {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": "5m"} in container["env"]
+    assert {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": "5m0s"} in container["env"]
     assert all(m["readOnly"] for m in container["volumeMounts"])
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/dev", "/sys", "/run/udev"}
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert "privileged" not in container["securityContext"]
     assert pod["serviceAccountName"] == "rook-discover"
-    agent = cfs.agent_daemonset(settings(), env)
+    agent = cfs.agent_daemonset(settings(env=env))
     apod = agent["spec"]["template"]["spec"]
     ac = apod["containers"][0]
     assert ac["args"] == ["chubaofs", "agent"] and ac["ports"][0]["containerPort"] == 9500
@@ -112,11 +134,11 @@ def test_chubaofs_daemonsets() -> None:
 
 def test_bad_env_is_fatal_with_the_variable_name() -> None:
     with pytest.raises(Fatal, match="DISCOVER_TOLERATIONS"):
-        cfs.discover_daemonset(settings(), {"DISCOVER_TOLERATIONS": "nope: 1"})
+        settings(env={"DISCOVER_TOLERATIONS": "nope: 1"})
     with pytest.raises(Fatal, match="ROOK_DISCOVER_DEVICES_INTERVAL"):
-        cfs.discover_daemonset(settings(), {"ROOK_DISCOVER_DEVICES_INTERVAL": "soon"})
+        settings(env={"ROOK_DISCOVER_DEVICES_INTERVAL": "soon"})
     with pytest.raises(Fatal, match="ROOK_ENABLE_AGENT"):
-        cfs.ensure_node_daemons(object(), settings(), {"ROOK_ENABLE_AGENT": "sometimes"})
+        settings(env={"ROOK_ENABLE_AGENT": "sometimes"})
 
 
 UA = "rook-daemonset-test"
@@ -127,13 +149,13 @@ def test_create_update_in_place_and_switch_off(envtest: Any) -> None:
     admin = envtest.client()
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     client = envtest.client(user_agent=UA)
-    assert cfs.ensure_node_daemons(client, settings(), {}) == {"rook-discover": "created",
+    assert cfs.ensure_node_daemons(client, settings()) == {"rook-discover": "created",
                                                                 "rook-chubaofs-agent": "created"}
     first = admin.get("apps/v1", "DaemonSet", "rook-discover", NS)
-    assert cfs.ensure_node_daemons(client, settings(), {}) == {"rook-discover": "unchanged",
+    assert cfs.ensure_node_daemons(client, settings()) == {"rook-discover": "unchanged",
                                                                 "rook-chubaofs-agent": "unchanged"}
     # An operator upgrade changes the image: updated in place (same uid), never recreated.
-    actions = cfs.ensure_node_daemons(client, settings("rook-py:2"), {"DISCOVER_TOLERATIONS": "- operator: Exists"})
+    actions = cfs.ensure_node_daemons(client, settings("rook-py:2", {"DISCOVER_TOLERATIONS": "- operator: Exists"}))
     assert actions == {"rook-discover": "updated", "rook-chubaofs-agent": "updated"}
     second = admin.get("apps/v1", "DaemonSet", "rook-discover", NS)
     assert second["metadata"]["uid"] == first["metadata"]["uid"]
@@ -141,13 +163,13 @@ def test_create_update_in_place_and_switch_off(envtest: Any) -> None:
     assert second["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]
     assert envtest.stats.count(user_agent=UA, verb="delete") == 0
     # Dropping the toleration removes it again (the last-applied record owns it).
-    cfs.ensure_node_daemons(client, settings("rook-py:2"), {})
+    cfs.ensure_node_daemons(client, settings("rook-py:2"))
     assert "tolerations" not in admin.get("apps/v1", "DaemonSet", "rook-discover", NS)["spec"]["template"]["spec"]
     # Switches off: removed; already gone is fine.
     off = {"ROOK_ENABLE_DISCOVERY_DAEMON": "false", "ROOK_ENABLE_AGENT": "false"}
-    assert cfs.ensure_node_daemons(client, settings("rook-py:2"), off) == {"rook-discover": "removed",
+    assert cfs.ensure_node_daemons(client, settings("rook-py:2", off)) == {"rook-discover": "removed",
                                                                             "rook-chubaofs-agent": "removed"}
-    assert cfs.ensure_node_daemons(client, settings("rook-py:2"), off) == {"rook-discover": "absent",
+    assert cfs.ensure_node_daemons(client, settings("rook-py:2", off)) == {"rook-discover": "absent",
                                                                             "rook-chubaofs-agent": "absent"}
     with pytest.raises(errors.NotFound):
         admin.get("apps/v1", "DaemonSet", "rook-chubaofs-agent", NS)
@@ -156,7 +178,7 @@ def test_create_update_in_place_and_switch_off(envtest: Any) -> None:
 @pytest.mark.emulator_only
 def test_missing_namespace_is_a_clear_fatal(envtest: Any) -> None:
     with pytest.raises(Fatal, match=r"apply manifests/common\.yaml first"):
-        cfs.ensure_node_daemons(envtest.client(), settings(), {})
+        cfs.ensure_node_daemons(envtest.client(), settings())
 
 
 @pytest.mark.emulator_only
