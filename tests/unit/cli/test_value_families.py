@@ -21,6 +21,7 @@ from rook_py.framework import cmdline
 from rook_py.framework.cmdline import Fatal, Flag, FlagSet
 from rook_py.framework.logging import LEVELS, configure_logging, get_logger, parse_level
 
+
 @pytest.fixture(autouse=True)
 def _logging_to_the_real_stderr() -> Iterator[None]:
     """Tests here configure logging; leave it on a stream that outlives pytest's capture."""
