@@ -79,9 +79,15 @@ class CRDStrategy(Strategy):
 
     def validate(self, obj: JSON) -> list[Cause]:
         from ..crd import validate_crd_definition
+        from ..crd.cel import definition_causes
 
         # validate_crd_definition covers metadata.name == plural.group as well
-        return list(validate_crd_definition(obj))
+        causes = list(validate_crd_definition(obj))
+        for i, version in enumerate((obj.get("spec") or {}).get("versions") or []):
+            schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema") if isinstance(version, dict) else None
+            if isinstance(schema, dict):
+                causes += definition_causes(schema, f"spec.versions[{i}].schema.openAPIV3Schema")
+        return causes
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
         causes = self.validate(new)
@@ -131,10 +137,13 @@ class CustomResourceStrategy(Strategy):
         }
         schema = (version.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema")
         self.schema: Any = None
+        self.rules_schema: JSON | None = None
         if isinstance(schema, dict):
             from ..crd import CRDVersionSchema
+            from ..crd.cel import has_rules
 
             self.schema = CRDVersionSchema(schema)
+            self.rules_schema = schema if has_rules(schema) else None
 
     def default(self, obj: JSON) -> None:
         if self.schema is not None:
@@ -148,10 +157,30 @@ class CustomResourceStrategy(Strategy):
             causes.append(invalid_value("kind", obj.get("kind"), f"must be {self.kind}"))
         if self.schema is not None:
             causes += list(self.schema.validate(obj))
-        return causes
+        return causes + self._rule_causes(obj, None, causes)
+
+    def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
+        causes: list[Cause] = []
+        if new.get("kind") != self.kind:
+            causes.append(invalid_value("kind", new.get("kind"), f"must be {self.kind}"))
+        if self.schema is not None:
+            causes += list(self.schema.validate(new))
+        return causes + self._rule_causes(new, old, causes)
+
+    def _rule_causes(self, obj: JSON, old: JSON | None, schema_causes: list[Cause]) -> list[Cause]:
+        """x-kubernetes-validations, only once the object fits its schema (upstream skips CEL
+        after a blocking schema error: the rules may assume the declared types)."""
+        if self.rules_schema is None or schema_causes:
+            return []
+        from ..crd import cel
+
+        return cel.validate(self.rules_schema, obj, old, has_old=old is not None)
 
     def validate_status_update(self, new: JSON, old: JSON) -> list[Cause]:
-        return list(self.schema.validate(new)) if self.schema is not None else []
+        if self.schema is None:
+            return []
+        causes = list(self.schema.validate(new))
+        return causes + self._rule_causes(new, old, causes)
 
     def prepare_for_status_update(self, new: JSON, old: JSON) -> JSON:
         result = super().prepare_for_status_update(new, old)
