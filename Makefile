@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install tools test test-quick lint typecheck demo bench faults manifests clean
+.PHONY: install tools test test-real test-quick lint typecheck demo bench faults manifests clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ lint: install
 
 test: install tools lint
 	$(BIN)/python -m pytest -q
+
+# The same suite against a real etcd + kube-apiserver ($$KUBEBUILDER_ASSETS, else ../shared/envtest-assets).
+test-real: install tools
+	@scripts/test-real.sh
 
 test-quick: install
 	$(BIN)/python -m pytest -q -x

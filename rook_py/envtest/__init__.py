@@ -3,14 +3,14 @@
 ``Environment`` starts either a real control plane (``$KUBEBUILDER_ASSETS``) or the built-in emulator
 with a simulated cluster; the pytest plugin gives each test a fresh one as the ``envtest`` fixture.
 ``emulator_only`` marks tests that need the emulator (fault injection, simulated kubelet,
-controller-manager behaviour) so they skip on a real control plane::
+controller-manager behaviour) so they skip on a real control plane, with the reason they give::
 
     from rook_py.envtest import emulator_only
 
-    @emulator_only
+    @emulator_only(reason="a kubelet: pods run and crash only on the simulated one")
     def test_pod_crash_is_reported(envtest): ...
 
-    pytestmark = emulator_only          # or a whole module
+    pytestmark = emulator_only(reason="fault injection")          # or a whole module
 
 Nodes are a count or explicit ``NodeSpec(name, labels, taints, unschedulable)`` values.
 

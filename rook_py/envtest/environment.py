@@ -31,6 +31,7 @@ import yaml
 
 from rook_py.envtest.realcluster import ASSETS_ENV, RealControlPlane, find_binaries
 from rook_py.envtest.remote import HTTPAPI, RemoteFaults, RemotePods, RemoteStats
+from rook_py.envtest.requestcounts import ApiserverRequestCounts
 from rook_py.framework.client import errors
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class Environment:
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: HTTPAPI | None = None
         self._ca_data: bytes | None = None
+        self._request_counts: ApiserverRequestCounts | None = None
 
     # lifecycle -----------------------------------------------------------------------------------
     def start(self) -> Environment:
@@ -256,6 +258,18 @@ class Environment:
         """Request statistics: the in-process ``RequestStats``, or a remote handle (count/snapshot/reset)."""
         self._require_emulator("request statistics")
         return self.server.stats if self.server is not None else RemoteStats(self.http)
+
+    @property
+    def request_counts(self) -> Any:
+        """Requests the server answered, with ``count``/``snapshot``/``reset``: the emulator's
+        per-User-Agent ``stats``, or on a real control plane kube-apiserver's own
+        ``apiserver_request_total`` (no client label, so ``user_agent`` narrows nothing there;
+        see requestcounts.py)."""
+        if self.backend == "emulator":
+            return self.stats
+        if self._request_counts is None:
+            self._request_counts = ApiserverRequestCounts(self.http)
+        return self._request_counts
 
     def set_pod_mode(self, namespace: str, name: str, mode: str) -> None:
         """Simulated kubelet hook: ``mode`` "ready", "notready" or "crashloop"."""

@@ -7,8 +7,9 @@ test helpers.
 Backend choice, first match wins: ``--envtest-backend``, ``$ROOK_ENVTEST_BACKEND``, then automatic
 (a real control plane when ``$KUBEBUILDER_ASSETS`` holds ``etcd`` and ``kube-apiserver``, else the
 emulator). Tests that need what only the emulator provides (fault injection, the simulated kubelet,
-controller-manager behaviour such as garbage collection) carry ``@pytest.mark.emulator_only`` and
-are skipped, with the reason, on a real control plane.
+controller-manager behaviour such as garbage collection) carry
+``@pytest.mark.emulator_only(reason="...")``, the reason saying what a real control plane lacks for
+them, and are skipped with that reason on a real control plane.
 
 Nothing heavy is imported at plugin load: pytest loads this module for every run in the
 environment, including runs that never touch envtest.
@@ -29,9 +30,10 @@ BACKEND_ENV = "ROOK_ENVTEST_BACKEND"
 _CHOICES = ("auto", "emulator", "real")
 MARKER = "emulator_only"
 MARKER_HELP = (
-    "emulator_only: needs the envtest emulator (fault injection, simulated kubelet, "
-    "controller-manager behaviour); skipped on a real control plane"
+    "emulator_only(reason): needs the envtest emulator; reason says what a real control plane lacks "
+    "for the test (fault injection, a kubelet, the controller-manager); skipped on a real control plane"
 )
+GENERIC_REASON = "fault injection, simulated kubelet or controller-manager behaviour"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,17 +76,23 @@ def pytest_report_header(config: pytest.Config) -> str:
         return f"envtest backend: unavailable ({exc})"
 
 
+def marker_reason(marker: pytest.Mark) -> str:
+    """What a real control plane lacks for a test, as its ``emulator_only`` marker says it:
+    ``reason=...`` or the first positional argument; a generic phrase for a bare marker."""
+    reason = marker.kwargs.get("reason", marker.args[0] if marker.args else None)
+    return str(reason) if reason else GENERIC_REASON
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Done per item rather than inside the fixture so that emulator-only tests that do not use the
     # fixture (for example ones that start a SimulatedCluster directly) are skipped as well.
-    if item.get_closest_marker(MARKER) is None:
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
         return
     backend = selected_backend(item.config)
     if backend != "emulator":
-        pytest.skip(
-            f"needs the envtest emulator (fault injection, simulated kubelet or controller-manager "
-            f"behaviour); running against the {backend} control plane"
-        )
+        pytest.skip(f"needs the envtest emulator: {marker_reason(marker)}; running against the {backend} "
+                    "control plane")
 
 
 @pytest.fixture

@@ -30,7 +30,8 @@ T = TypeVar("T")
 NS = "monitoring"
 TIMEOUT = 20.0
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="a ChubaoMonitor is Ready only when kubelets run its pods (controller-manager and kubelet)")
 
 
 class RecordingReloader:

@@ -30,7 +30,8 @@ from tests.e2e.test_chubaomonitor import (  # noqa: F401 -- env is a fixture use
 JSON = dict[str, Any]
 HOLD = "e2e.rook.io/hold"
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="workload rollouts, pods and garbage collection (controller-manager and kubelet)")
 
 
 def alertmanager_objects(client: Any) -> list[JSON]:

@@ -276,7 +276,7 @@ def installed(envtest: Any) -> Iterator[Any]:
     yield admin
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="per-client request statistics (User-Agent, verb, resource, name, namespace)")
 def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any) -> None:
     admin = installed
     envtest.stats.reset()
@@ -367,7 +367,7 @@ def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any) ->
     assert_rbac_is_exact("rook-chubaofs-operator", calls_by(envtest, user_agent("chubaofs")))
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="per-client request statistics (User-Agent, verb, resource, name, namespace)")
 def test_rbac_of_the_node_daemons_is_exactly_what_they_use(envtest: Any, installed: Any, tmp_path: Path) -> None:
     """rook discover and rook chubaofs agent, each with the User-Agent its command sets."""
     from rook_py.chubaofs.agent.agent import Agent, AgentConfig

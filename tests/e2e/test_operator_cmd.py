@@ -22,7 +22,8 @@ from tests.support.waiting import eventually
 
 T = TypeVar("T")
 NS = "rook-chubaofs"
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="runs `rook envtest serve` (the emulator as a process, as `make demo` does)")
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 30.0) -> T:

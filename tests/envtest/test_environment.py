@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import signal
@@ -77,7 +78,7 @@ def test_backend_resolution(tmp_path: Path) -> None:
 # --- emulator, in process -------------------------------------------------------------------------
 
 def test_in_process_environment_serves_official_client_and_cleans_up() -> None:
-    with Environment(nodes=2) as env:
+    with Environment(backend="emulator", nodes=2) as env:
         assert env.backend == "emulator"
         assert env.url.startswith(("http://127.0.0.1:", "https://127.0.0.1:"))
         config = yaml.safe_load(Path(env.kubeconfig).read_text())
@@ -93,7 +94,7 @@ def test_in_process_environment_serves_official_client_and_cleans_up() -> None:
 
 
 def test_framework_client_from_environment() -> None:
-    with Environment(nodes=1) as env:
+    with Environment(backend="emulator", nodes=1) as env:
         c = env.client(user_agent="envtest-test")
         assert c.get("v1", "Namespace", "default")["metadata"]["name"] == "default"
         eventually(lambda: [n["metadata"]["name"] for n in c.list("v1", "Node")["items"]] == ["envtest-worker"],
@@ -106,7 +107,7 @@ def test_explicit_node_specs() -> None:
 
     nodes = [NodeSpec("storage-0", labels={"rook.io/storage": "true"}),
              NodeSpec("infra-0", taints=[{"key": "infra", "effect": "NoSchedule"}], unschedulable=True)]
-    with Environment(nodes=nodes) as env:
+    with Environment(backend="emulator", nodes=nodes) as env:
         got = eventually(lambda: {n.metadata.name: n for n in _core(env).list_node().items} or None)
         assert got["storage-0"].metadata.labels["rook.io/storage"] == "true"
         assert got["infra-0"].spec.unschedulable is True
@@ -114,7 +115,7 @@ def test_explicit_node_specs() -> None:
 
 
 def test_without_simulated_cluster_there_are_no_nodes() -> None:
-    with Environment(simulate_cluster=False) as env:
+    with Environment(backend="emulator", simulate_cluster=False) as env:
         assert env.cluster is None
         assert _core(env).list_node().items == []
         with pytest.raises(RuntimeError, match="without the simulated cluster"):
@@ -122,7 +123,7 @@ def test_without_simulated_cluster_there_are_no_nodes() -> None:
 
 
 def test_faults_and_stats_in_process() -> None:
-    with Environment(simulate_cluster=False) as env:
+    with Environment(backend="emulator", simulate_cluster=False) as env:
         env.faults.fail_next(1, 503, verb="get", resource="namespaces")
         with pytest.raises(kubernetes.client.ApiException) as info:
             _core(env).read_namespace("default")
@@ -144,7 +145,7 @@ def test_install_crds_waits_for_established_and_is_idempotent() -> None:
 
 
 def test_pod_hooks_over_http_control_endpoint() -> None:
-    with Environment(nodes=1, pod_ready_delay=0.01) as env:
+    with Environment(backend="emulator", nodes=1, pod_ready_delay=0.01) as env:
         core = _core(env)
         core.create_namespaced_pod("default", {"metadata": {"name": "p"},
                                                "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
@@ -168,7 +169,7 @@ def _is_ready(pod: Any) -> bool:
 # --- emulator in a subprocess, and serve ----------------------------------------------------------
 
 def test_subprocess_emulator_with_remote_faults_stats_and_pod_hooks() -> None:
-    with Environment(nodes=1, in_process=False, pod_ready_delay=0.01, bookmark_interval=0.2) as env:
+    with Environment(backend="emulator", nodes=1, in_process=False, pod_ready_delay=0.01, bookmark_interval=0.2) as env:
         assert env.server is None and env.cluster is None
         core = _core(env)
         core.create_namespaced_pod("default", {"metadata": {"name": "r"},
@@ -319,7 +320,7 @@ pytest_plugins = ["pytester"]
 _PLUGIN_TESTS = textwrap.dedent('''
     from rook_py.envtest import emulator_only
 
-    @emulator_only
+    @emulator_only(reason="a kubelet to run pods")
     def test_needs_emulator():
         pass
 
@@ -344,7 +345,29 @@ def test_plugin_skips_emulator_only_on_a_real_control_plane(pytester: pytest.Pyt
     result = pytester.runpytest_inprocess("-rs", "-k", "needs_emulator", "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["envtest backend: real"])
-    result.stdout.fnmatch_lines(["*needs the envtest emulator*running against the real control plane*"])
+    result.stdout.fnmatch_lines(
+        ["*needs the envtest emulator: a kubelet to run pods; running against the real control plane*"])
+
+
+def test_every_emulator_only_marker_says_what_a_real_control_plane_lacks() -> None:
+    """A bare marker would skip on a real control plane without saying why; each must give a reason."""
+    bare = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and _names_marker(node.func):
+                reason = [k.value for k in node.keywords if k.arg == "reason"] or node.args[:1]
+                if not (reason and isinstance(reason[0], ast.Constant) and str(reason[0].value).strip()):
+                    bare.append(f"{path.relative_to(REPO)}:{node.lineno}")
+            elif isinstance(node, (ast.FunctionDef, ast.Assign)):
+                targets = node.decorator_list if isinstance(node, ast.FunctionDef) else [node.value]
+                bare += [f"{path.relative_to(REPO)}:{t.lineno}" for t in targets if _names_marker(t)]
+    assert not bare, f"emulator_only without reason=...: {bare}"
+
+
+def _names_marker(node: ast.expr) -> bool:
+    """``emulator_only`` or ``pytest.mark.emulator_only`` (not called)."""
+    return (isinstance(node, ast.Name) and node.id == "emulator_only") or (
+        isinstance(node, ast.Attribute) and node.attr == "emulator_only")
 
 
 def test_plugin_backend_option_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -371,7 +394,7 @@ def test_plugin_backend_option_precedence(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_in_process_start_spawns_nothing_and_leaks_no_threads() -> None:
     before = set(threading.enumerate())
-    with Environment(nodes=1) as env:
+    with Environment(backend="emulator", nodes=1) as env:
         assert env._proc is None and env._real is None  # no subprocess, no control plane
         assert any(t.name.startswith("envtest-cluster") for t in threading.enumerate())
 

@@ -228,7 +228,7 @@ def test_wait_for_crd_established(kubectl: Kubectl) -> None:
     assert "condition met" in out
 
 
-@emulator_only
+@emulator_only(reason="a Deployment becomes Available only with the controller-manager and kubelets")
 def test_wait_for_deployment_available(kubectl: Kubectl) -> None:
     out = kubectl("wait", "--for=condition=Available", "deployment/web", "-n", "shop", "--timeout=60s").stdout
     assert "condition met" in out
@@ -253,7 +253,7 @@ def test_imperative_create_label_annotate(kubectl: Kubectl) -> None:
     assert secret["type"] == "Opaque" and secret["data"] == {"password": "czNjcmV0"}
 
 
-@emulator_only
+@emulator_only(reason="rollouts need the Deployment controller and kubelets")
 def test_scale_rollout_status_and_undo(kubectl: Kubectl) -> None:
     dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "roll", "namespace": "shop"},
            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "roll"}},

@@ -124,7 +124,7 @@ def test_apps_deployment_create_scale_and_status(api_client: client.ApiClient, n
     assert immutable.value.status == 422
 
 
-@emulator_only
+@emulator_only(reason="a Deployment becomes Available only with the controller-manager and kubelets")
 def test_apps_deployment_becomes_available(api_client: client.ApiClient, namespace: str) -> None:
     apps = client.AppsV1Api(api_client)
     apps.create_namespaced_deployment(namespace, {
@@ -198,7 +198,7 @@ def test_watch_streams_added_modified_deleted_and_resumes(core: client.CoreV1Api
     assert replay == ["ADDED", "MODIFIED", "DELETED"]
 
 
-@emulator_only
+@emulator_only(reason="fault injection: compacting the watch history on demand")
 def test_watch_from_compacted_history_is_410(core: client.CoreV1Api, namespace: str, env: Environment) -> None:
     old_rv = core.list_namespaced_config_map(namespace).metadata.resource_version
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "c"}})
@@ -210,7 +210,6 @@ def test_watch_from_compacted_history_is_410(core: client.CoreV1Api, namespace: 
     assert expired.value.status == 410
 
 
-@emulator_only
 def test_unauthenticated_requests_are_rejected(env: Environment) -> None:
     configuration = env.k8s_configuration()
     configuration.api_key = {}

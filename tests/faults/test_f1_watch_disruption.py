@@ -34,7 +34,7 @@ from rook_py.framework.cache import (
 )
 from tests.faults.support import ManagerThread, eventually, iterations, manager_options, report
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(reason="fault injection: dropped watch streams and history compaction")
 
 NS = "f1"
 OBJECTS = iterations(150, 1000)

@@ -29,7 +29,7 @@ from rook_py.framework.client.errors import AlreadyExists
 from rook_py.framework.objects import set_controller_reference
 from tests.faults.support import ManagerThread, eventually, iterations, manager_options, report
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(reason="fault injection: server error rates and latency")
 
 NS = "f2"
 OBJECTS = iterations(60, 300)

@@ -25,7 +25,7 @@ from rook_py.framework.cache import Backoff, ClientListerWatcher, SharedIndexInf
 from rook_py.framework.client import errors
 from tests.faults.support import eventually, iterations, report
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(reason="fault injection: watch streams that stall")
 
 NS = "f3"
 MIN_WATCH = 1.0

@@ -26,7 +26,8 @@ from rook_py.envtest.environment import Environment
 from tests.faults import chubao_support as cs
 from tests.faults.support import Process, iterations, report
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="a ChubaoMonitor is Ready only when kubelets run its pods (controller-manager and kubelet)")
 
 KILLS = iterations(2, 10)
 SETTLE_TIMEOUT = 60.0

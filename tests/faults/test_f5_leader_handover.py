@@ -56,7 +56,8 @@ from rook_py.framework.client.errors import NotFound
 from tests.faults.leader_operator import HOLD_LABEL, LEASE
 from tests.faults.support import Process, eventually, iterations, report
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="per-process write counts (the emulator's per-User-Agent request statistics)")
 
 NS = "f5"
 LEASE_DURATION, RETRY_PERIOD = 2.0, 0.3

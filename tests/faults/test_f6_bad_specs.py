@@ -40,7 +40,8 @@ from tests.faults import chubao_support as cs
 from tests.faults.chubao_operator import NoReload
 from tests.faults.support import FULL, ManagerThread, eventually, iterations, manager_options, report
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="a ChubaoMonitor is Ready only when kubelets run its pods (controller-manager and kubelet)")
 
 JSON = dict[str, Any]
 EXAMPLES = iterations(6, 60)

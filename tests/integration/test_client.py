@@ -181,7 +181,7 @@ def test_watch_server_timeout_ends_stream_cleanly(client: Client) -> None:
 
 # -- fault injection (emulator only) ------------------------------------------------------------
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="fault injection: 429 with Retry-After")
 def test_429_is_retried_honouring_retry_after(envtest: Any) -> None:
     slept: list[float] = []
     c = Client(load_config(envtest.kubeconfig), timeout=10.0, max_retry_after=0.01, sleep=slept.append)
@@ -191,7 +191,7 @@ def test_429_is_retried_honouring_retry_after(envtest: Any) -> None:
     assert slept == [0.01, 0.01]  # Retry-After (1 s) honoured, capped by max_retry_after
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="fault injection: 500 and 504 answers")
 def test_injected_server_errors_are_typed(envtest: Any, client: Client) -> None:
     envtest.faults.fail_next(1, 500, verb="list", resource="configmaps")
     with pytest.raises(errors.InternalError):
@@ -201,7 +201,7 @@ def test_injected_server_errors_are_typed(envtest: Any, client: Client) -> None:
         client.create(cm("late"))
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="fault injection: a watch stream that stalls")
 def test_stalled_watch_raises_transport_error_after_read_timeout(envtest: Any, client: Client) -> None:
     envtest.faults.stall_watches(10)
     try:
@@ -214,7 +214,7 @@ def test_stalled_watch_raises_transport_error_after_read_timeout(envtest: Any, c
         envtest.faults.reset()
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="fault injection: compacting the watch history on demand")
 def test_watch_from_compacted_resource_version_is_gone(envtest: Any, client: Client) -> None:
     old_rv = client.create(cm("h1"))["metadata"]["resourceVersion"]
     client.create(cm("h2"))
@@ -227,7 +227,7 @@ def test_watch_from_compacted_resource_version_is_gone(envtest: Any, client: Cli
                 pass
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="fault injection: the server closing every watch at once")
 def test_server_closing_watches_ends_the_stream_cleanly(envtest: Any, client: Client) -> None:
     stream = client.watch("v1", "ConfigMap", "default", timeout_seconds=60, read_timeout=10.0)
     events: list[Any] = []
@@ -253,7 +253,7 @@ def test_server_closing_watches_ends_the_stream_cleanly(envtest: Any, client: Cl
     assert [e["object"]["metadata"]["name"] for e in events if e["type"] == "ADDED"] == ["before-close"]
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="fault injection: 429 on a watch request")
 def test_watch_open_retries_429(envtest: Any) -> None:
     slept: list[float] = []
     c = Client(load_config(envtest.kubeconfig), max_retry_after=0.01, sleep=slept.append)

@@ -102,7 +102,7 @@ def test_informer_syncs_then_follows_changes(running: Any) -> None:
     assert cached["data"] == {"v": "2"}
 
 
-@emulator_only
+@emulator_only(reason="fault injection: dropping watch streams")
 def test_watch_resumes_after_dropped_stream_without_relist(running: Any, envtest: Environment) -> None:
     client, factory, stop = running
     client.create(cm("a"))
@@ -117,7 +117,7 @@ def test_watch_resumes_after_dropped_stream_without_relist(running: Any, envtest
     assert int(informer.last_sync_resource_version() or 0) > int(rv_before or 0)
 
 
-@emulator_only
+@emulator_only(reason="fault injection: watch latency and history compaction")
 def test_relist_after_410_reports_missed_deletions(running: Any, envtest: Environment) -> None:
     client, factory, stop = running
     for n in ("keep", "gone", "changed"):
@@ -174,7 +174,7 @@ def test_late_handler_and_cache_reader(running: Any) -> None:
     assert eventually(lambda: reader.get("v1", "ConfigMap", "x3", NS) is not None)
 
 
-@emulator_only
+@emulator_only(reason="fault injection: history compaction between two pages")
 def test_expired_continue_token_restarts_the_list(envtest: Environment) -> None:
     client = envtest.client()
     for i in range(5):

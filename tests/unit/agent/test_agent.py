@@ -49,7 +49,6 @@ def test_agent_config_validation() -> None:
         agent_config({**base, "advertise_address": None, "monitor": "ns/mon"})
 
 
-@pytest.mark.emulator_only
 def test_agent_end_to_end(envtest: Any, consul: ConsulDouble, tmp_path: Path) -> None:
     admin = envtest.client()
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
@@ -100,7 +99,6 @@ def test_agent_end_to_end(envtest: Any, consul: ConsulDouble, tmp_path: Path) ->
     assert "rook-chubaofs-agent-node-1" not in consul.services()  # deregistered on stop
 
 
-@pytest.mark.emulator_only
 def test_agent_waits_for_its_monitor(envtest: Any, consul: ConsulDouble, tmp_path: Path) -> None:
     admin = envtest.client()
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
@@ -116,7 +114,6 @@ def test_agent_waits_for_its_monitor(envtest: Any, consul: ConsulDouble, tmp_pat
     assert consul.services()["rook-chubaofs-agent-node-2"]["Tags"] == ["node=node-2", "cluster=c2"]
 
 
-@pytest.mark.emulator_only
 def test_rook_chubaofs_agent_process_deregisters_on_sigterm(envtest: Any, consul: ConsulDouble,
                                                             tmp_path: Path) -> None:
     import os

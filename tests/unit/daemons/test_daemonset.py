@@ -144,7 +144,6 @@ def test_bad_env_is_fatal_with_the_variable_name() -> None:
 UA = "rook-daemonset-test"
 
 
-@pytest.mark.emulator_only
 def test_create_update_in_place_and_switch_off(envtest: Any) -> None:
     admin = envtest.client()
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
@@ -161,7 +160,7 @@ def test_create_update_in_place_and_switch_off(envtest: Any) -> None:
     assert second["metadata"]["uid"] == first["metadata"]["uid"]
     assert second["spec"]["template"]["spec"]["containers"][0]["image"] == "rook-py:2"
     assert second["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]
-    assert envtest.stats.count(user_agent=UA, verb="delete") == 0
+    assert envtest.request_counts.count(user_agent=UA, verb="delete", resource="daemonsets") == 0
     # Dropping the toleration removes it again (the last-applied record owns it).
     cfs.ensure_node_daemons(client, settings("rook-py:2"))
     assert "tolerations" not in admin.get("apps/v1", "DaemonSet", "rook-discover", NS)["spec"]["template"]["spec"]
@@ -175,13 +174,11 @@ def test_create_update_in_place_and_switch_off(envtest: Any) -> None:
         admin.get("apps/v1", "DaemonSet", "rook-chubaofs-agent", NS)
 
 
-@pytest.mark.emulator_only
 def test_missing_namespace_is_a_clear_fatal(envtest: Any) -> None:
     with pytest.raises(Fatal, match=r"apply manifests/common\.yaml first"):
         cfs.ensure_node_daemons(envtest.client(), settings())
 
 
-@pytest.mark.emulator_only
 def test_ensure_and_remove_generic(envtest: Any) -> None:
     admin = envtest.client()
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})

@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from rook_py.framework.daemons import discover as d
 
 JSON = dict[str, Any]
@@ -138,11 +136,11 @@ class Devices:
 UA = "rook-discover-test"
 
 
-@pytest.mark.emulator_only
 def test_configmap_written_only_when_devices_change(envtest: Any) -> None:
     admin = envtest.client()
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rook-chubaofs"}})
     client = envtest.client(user_agent=UA)
+    envtest.request_counts.reset()   # a real API server made ConfigMaps of its own at start
     devices = Devices("sda", "sdb")
     daemon = d.DiscoverDaemon(client, "node-1", "rook-chubaofs", lister=devices)
     assert daemon.scan_once() == "created"
@@ -151,13 +149,13 @@ def test_configmap_written_only_when_devices_change(envtest: Any) -> None:
     assert [x["name"] for x in d.read_devices(cm)] == ["sda", "sdb"]
     assert daemon.scan_once() == "unchanged"
     assert daemon.scan_once() == "unchanged"
-    assert envtest.stats.count(user_agent=UA, verb="update") == 0
-    assert envtest.stats.count(user_agent=UA, verb="create") == 1
+    assert envtest.request_counts.count(user_agent=UA, verb="update", resource="configmaps") == 0
+    assert envtest.request_counts.count(user_agent=UA, verb="create", resource="configmaps") == 1
     devices.names = ["sda"]
     assert daemon.scan_once() == "updated"
     cm = admin.get("v1", "ConfigMap", "local-device-node-1", "rook-chubaofs")
     assert [x["name"] for x in d.read_devices(cm)] == ["sda"]
-    assert envtest.stats.count(user_agent=UA, verb="update") == 1
+    assert envtest.request_counts.count(user_agent=UA, verb="update", resource="configmaps") == 1
 
 
 def test_rescan_wakes_the_loop_and_shutdown_stops_it(mocker: Any) -> None:
@@ -192,7 +190,6 @@ def test_scan_errors_do_not_stop_the_loop(mocker: Any) -> None:
     assert client.get.call_count == 3
 
 
-@pytest.mark.emulator_only
 def test_rook_discover_process_rescans_on_sighup_and_exits_on_sigterm(envtest: Any, tmp_path: Path) -> None:
     """The real command in a subprocess: devices from a fake sysfs (no lsblk), SIGHUP rescans."""
     admin = envtest.client()
