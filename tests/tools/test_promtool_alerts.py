@@ -22,6 +22,7 @@ CLUSTER = "prod"
 M1 = 'instance="10.0.0.1:17010", job="chubaofs", role="master", cluster="prod"'
 M2 = 'instance="10.0.0.2:17010", job="chubaofs", role="master", cluster="prod"'
 OTHER = 'instance="10.9.0.1:17010", job="chubaofs", role="master", cluster="other"'
+D1 = 'instance="10.0.1.1:17320", job="chubaofs", role="dataNode", cluster="prod"'
 
 
 @dataclass
@@ -102,11 +103,19 @@ CASES: list[Case] = [
          [(f"cfs_master_master_no_leader{{{M1}}}", "0x25"), (f"cfs_master_dataNodes_total_GB{{{M1}}}", "0x25")],
          "15m"),
     Case("v2-no-master-publishes-leader-gauges", "ChubaoFSMasterNoLeader",
-         [(f"cfs_master_dataNodes_total_GB{{{M1}}}", "0x25"), (f"cfs_master_dataNodes_total_GB{{{M2}}}", "0x25")],
-         "15m", [Expect(_lbl(cluster=CLUSTER, severity="critical"), 0)]),
+         [(f"cfs_master_dataNodes_count{{{M1}}}", "0x25"), (f"cfs_master_dataNodes_count{{{M2}}}", "0x25"),
+          (f"cfs_master_metaNodes_count{{{M1}}}", "0x25"), (f"cfs_master_metaNodes_count{{{M2}}}", "0x25"),
+          (f"up{{{D1}}}", "1x25")],
+         "15m", [Expect(_lbl(cluster=CLUSTER, severity="critical"), 1)]),
     Case("v2-leader-publishes", "ChubaoFSMasterNoLeader",
-         [(f"cfs_master_dataNodes_total_GB{{{M1}}}", "100x25"), (f"cfs_master_dataNodes_total_GB{{{M2}}}", "0x25")],
+         [(f"cfs_master_dataNodes_count{{{M1}}}", "3x25"), (f"cfs_master_dataNodes_count{{{M2}}}", "0x25"),
+          (f"cfs_master_metaNodes_count{{{M1}}}", "3x25"), (f"cfs_master_metaNodes_count{{{M2}}}", "0x25"),
+          (f"cfs_master_dataNodes_total_GB{{{M1}}}", "0x25"), (f"up{{{D1}}}", "1x25")],
          "15m"),
+    Case("v2-no-node-registered-yet", "ChubaoFSMasterNoLeader",
+         [(f"cfs_master_dataNodes_count{{{M1}}}", "0x25"), (f"cfs_master_metaNodes_count{{{M1}}}", "0x25")],
+         "15m"),
+    Case("v2-masters-before-first-refresh", "ChubaoFSMasterNoLeader", [(f"up{{{D1}}}", "1x25")], "15m"),
     Case("other-cluster-without-leader", "ChubaoFSMasterNoLeader",
          [(f"cfs_master_master_no_leader{{{OTHER}}}", "1x25")], "15m"),
     # --- inactive nodes ------------------------------------------------------------------
@@ -125,12 +134,16 @@ CASES: list[Case] = [
     # --- disks ---------------------------------------------------------------------------
     Case("disk-error", "ChubaoFSDiskError",
          [(f'cfs_master_disk_error{{{M1}, addr="10.0.1.5:17310", path="10.0.1.5:17310_/data1"}}', "1x10")],
-         "5m", [Expect(_lbl(cluster=CLUSTER, addr="10.0.1.5:17310", path="10.0.1.5:17310_/data1", severity="warning"), 1)]),
+         "5m", [Expect(_lbl(cluster=CLUSTER, addr="10.0.1.5:17310", disk="/data1", severity="warning"), 1)]),
+    Case("disk-error-v2-path", "ChubaoFSDiskError",
+         [(f'cfs_master_disk_error{{{M1}, addr="10.0.1.5:17310", path="/data1"}}', "1x10"),
+          (f"cfs_master_disk_error{{{M2}}}", "0x10")],
+         "5m", [Expect(_lbl(cluster=CLUSTER, addr="10.0.1.5:17310", disk="/data1", severity="warning"), 1)]),
     Case("no-disk-error", "ChubaoFSDiskError",
          [(f"cfs_master_dataNodes_total_GB{{{M1}}}", "100x10")], "5m"),
     Case("disk-lost", "ChubaoFSDiskLost",
          [(f'cfs_master_disk_lost{{{M1}, addr="10.0.1.6:17310", path="10.0.1.6:17310_/data2"}}', "1x10")],
-         "5m", [Expect(_lbl(cluster=CLUSTER, addr="10.0.1.6:17310", path="10.0.1.6:17310_/data2", severity="critical"), 1)]),
+         "5m", [Expect(_lbl(cluster=CLUSTER, addr="10.0.1.6:17310", disk="/data2", severity="critical"), 1)]),
     Case("no-disk-lost", "ChubaoFSDiskLost",
          [(f'cfs_master_disk_lost{{{OTHER}, addr="10.9.1.6:17310", path="x"}}', "1x10")], "5m"),
     Case("datanodes-not-writable", "ChubaoFSDataNodesNotWritable",

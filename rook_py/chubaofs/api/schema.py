@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from rook_py.chubaofs import versions
 from rook_py.chubaofs.api import types as t
 
 JSON = dict[str, Any]
@@ -225,6 +226,26 @@ def _rules() -> JSON:
     }
 
 
+def _chubaofs() -> JSON:
+    return {
+        "type": "object", "default": {},
+        "description": "The ChubaoFS / CubeFS release the monitored cluster runs. The rules "
+                       "normalise every supported release at once; the release tells the "
+                       "dashboards which panels cannot have data.",
+        "properties": {
+            "version": _str(versions.RELEASE_PATTERN, 16, default=versions.DEFAULT_VERSION,
+                            description=f"Release of the cluster's daemons, e.g. 2.4.0 or "
+                                        f"3.5.2 (ChubaoFS {versions.OLDEST_SUPPORTED} up to "
+                                        f"CubeFS 3.x)."),
+            "upgradingFrom": _str(versions.RELEASE_PATTERN, 16,
+                                  description="During a rolling upgrade: the release the "
+                                              "cluster comes from. Panels then say which data "
+                                              "only daemons already on `version` provide. "
+                                              "Remove it when the upgrade is done."),
+        },
+    }
+
+
 def _placement() -> JSON:
     toleration = {
         "type": "object",
@@ -272,6 +293,7 @@ def spec_schema() -> JSON:
                 "properties": {"name": _str(CLUSTER_NAME_PATTERN, 63,
                                             description="The ChubaoFS cluster to monitor.")},
             },
+            "chubaofs": _chubaofs(),
             "consul": _consul(),
             "prometheus": _prometheus(),
             "alertmanager": _alertmanager(),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rook_py.chubaofs import versions
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.schema import LABEL_NAME_PATTERN
 
@@ -147,6 +148,14 @@ def validate(spec: JSON, *, secrets: SecretLookup | None = None) -> list[str]:
     problems: list[str] = []
     if not (spec.get("cluster") or {}).get("name"):
         problems.append("cluster.name: required")
+
+    chubaofs = spec.get("chubaofs") or {}
+    for key in ("version", "upgradingFrom"):
+        if chubaofs.get(key) is not None:
+            try:
+                versions.check_supported(str(chubaofs[key]))
+            except ValueError as exc:
+                problems.append(f"chubaofs.{key}: {exc}")
 
     consul = spec.get("consul") or {}
     external = consul.get("externalAddress")

@@ -52,7 +52,8 @@ class GrafanaConfig:
 def render_config(ctx: MonitorContext) -> GrafanaConfig:
     return GrafanaConfig(render_datasources(prometheus_url=prometheus.url(ctx)),
                          render_dashboard_provider(path=DASHBOARDS_DIR),
-                         dashboards())
+                         dashboards(version=(ctx.spec.get("chubaofs") or {}).get("version"),
+                                    upgrading_from=(ctx.spec.get("chubaofs") or {}).get("upgradingFrom")))
 
 
 def admin_secret_name(ctx: MonitorContext) -> str:

@@ -88,6 +88,7 @@ def render_config(ctx: MonitorContext, operator_targets: Sequence[str] = ()) -> 
     rules_yml = None
     if rules.get("enabled", True):
         rules_yml = render_alert_rules(cluster_name=ctx.cluster_name,
+                                       scrape_interval=spec.get("scrapeInterval", "30s"),
                                        thresholds=rules.get("thresholds") or None,
                                        extra_rules=tuple(rules.get("extraRules") or ()))
     return PrometheusConfig(prometheus_yml, rules_yml)

@@ -92,6 +92,8 @@ def test_every_schema_default_satisfies_its_own_constraints() -> None:
     (".consul.externalAddress", ["consul.infra.svc:8500", "10.0.0.1:8500"],
      ["http://consul:8500", "consul"]),
     (".cluster.name", ["my-cluster", "cfs_1"], ["-bad", "a b"]),
+    (".chubaofs.version", ["2.4.0", "v3.5.2", "3.10.0"], ["3.5", "latest", "3.5.2-rc1", ""]),
+    (".chubaofs.upgradingFrom", ["2.4.0"], ["2.x"]),
 ])
 def test_schema_patterns(pattern_path: str, good: list[str], bad: list[str]) -> None:
     node = dict(_walk(spec_schema()))[pattern_path]
@@ -116,6 +118,7 @@ def test_with_defaults_fills_every_section_and_keeps_explicit_values() -> None:
     assert defaulted["prometheus"]["storage"] == {"size": "20Gi"}
     assert defaulted["rules"]["thresholds"]["capacityWarningPercent"] == 80
     assert defaulted["cleanupPolicy"] == {"deleteData": False}
+    assert defaulted["chubaofs"] == {"version": "3.5.2"}
     assert "storage" not in defaulted["alertmanager"]
     assert with_defaults(None)["prometheus"]["replicas"] == 1
 
@@ -167,6 +170,10 @@ def test_valid_default_spec_has_no_problems() -> None:
     ({"consul": {"enabled": False}}, "consul.enabled: false needs consul.externalAddress"),
     ({"consul": {"externalAddress": "http://c:8500"}}, "must be host:port, not a URL"),
     ({"rules": {"thresholds": {"capacityWarningPercent": 95}}}, "must be below capacityCriticalPercent"),
+    ({"chubaofs": {"version": "1.5.1"}}, "chubaofs.version: ChubaoFS 1.5.1 is not supported"),
+    ({"chubaofs": {"version": "4.0.0"}}, "chubaofs.version: CubeFS 4.0.0 is not supported"),
+    ({"chubaofs": {"version": "three"}}, "chubaofs.version: not a release number"),
+    ({"chubaofs": {"upgradingFrom": "1.0.0"}}, "chubaofs.upgradingFrom: ChubaoFS 1.0.0 is not supported"),
     ({"rules": {"extraRules": [{"rules": []}]}}, "rules.extraRules[0]: a rule group needs a name"),
     ({"prometheus": {"storage": {"size": "0"}}}, "prometheus.storage.size: must be greater than zero"),
     ({"grafana": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}},

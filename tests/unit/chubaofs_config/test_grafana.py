@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from rook_py.chubaofs.monitor.config import normalise
 from rook_py.chubaofs.monitor.config.grafana import (
     DATASOURCE_UID,
     dashboards,
@@ -17,28 +18,17 @@ from rook_py.chubaofs.monitor.config.grafana import (
 )
 from tests.tools.dashboard_queries import SAMPLE_VARIABLES, all_queries, panel_queries, panels, variables_used
 
-# Metric names the dashboards may use, confirmed against upstream sources:
-# cubefs/cubefs master/monitor_metrics.go (cfs_master_*), the community dashboard of
-# cubefs/cubefs-helm (cfs_dataNode_dataPartitionIOBytes, cfs_metanode_mp{Inode,Dentry}Count), its newer
-# name in datanode/metrics.go (dp_io_bytes under the cfs_dataNode namespace),
-# the node-agent contract (rook_chubaofs_node_*), Prometheus itself (up, ALERTS) and the Go client's
-# process collector (process_*).
-KNOWN_METRICS = {
-    "cfs_master_dataNodes_count", "cfs_master_metaNodes_count", "cfs_master_vol_count",
-    "cfs_master_dataNodes_total_GB", "cfs_master_dataNodes_used_GB", "cfs_master_dataNodes_increased_GB",
-    "cfs_master_metaNodes_total_GB", "cfs_master_metaNodes_used_GB", "cfs_master_metaNodes_increased_GB",
-    "cfs_master_dataNodes_inactive", "cfs_master_metaNodes_inactive", "cfs_master_masters_inactive",
-    "cfs_master_master_no_leader", "cfs_master_disk_error", "cfs_master_disk_lost",
-    "cfs_master_dataNodes_not_writable", "cfs_master_metaNodes_not_writable",
-    "cfs_master_inactive_dataNodes_info", "cfs_master_inactive_metaNodes_info",
-    "cfs_master_vol_total_GB", "cfs_master_vol_used_GB", "cfs_master_vol_usage_ratio",
-    "cfs_dataNode_dataPartitionIOBytes", "cfs_dataNode_dp_io_bytes", "cfs_metanode_mpInodeCount", "cfs_metanode_mpDentryCount",
+# Series the dashboards may use: the normalised chubaofs:* series of the recording rules (never a
+# release's own cfs_* names, which differ between ChubaoFS 2.x and CubeFS 3.x), the node-agent
+# contract (rook_chubaofs_node_*), Prometheus itself (up, ALERTS) and the Go client's process
+# collector (process_*), which every release exports unchanged.
+KNOWN_METRICS = set(normalise.BY_RECORD) | {
     "rook_chubaofs_node_disk_present", "rook_chubaofs_node_disk_online", "rook_chubaofs_node_disk_size_bytes",
     "rook_chubaofs_node_disk_io_errors_total", "rook_chubaofs_node_path_capacity_bytes",
     "rook_chubaofs_node_path_used_bytes", "rook_chubaofs_node_path_available_bytes",
     "up", "ALERTS", "process_start_time_seconds", "process_resident_memory_bytes", "process_cpu_seconds_total",
 }
-_METRIC = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\{")
+_METRIC = re.compile(r"(?<![A-Za-z0-9_:])([A-Za-z_:][A-Za-z0-9_:]*)\s*\{")
 
 DASHBOARDS = {name: json.loads(text) for name, text in dashboards().items()}
 
@@ -113,7 +103,7 @@ def test_template_variables_follow_the_community_dashboard() -> None:
 def test_cluster_scoped_queries_filter_on_the_cluster_variable() -> None:
     for name, dashboard in DASHBOARDS.items():
         for where, expr in panel_queries(dashboard):
-            if re.search(r"\bcfs_|rook_chubaofs_|\bup\{", expr):
+            if re.search(r"\bcfs_|chubaofs:|rook_chubaofs_|\bup\{", expr):
                 assert 'cluster="$cluster"' in expr, f"{name} {where}"
 
 
@@ -132,3 +122,54 @@ def test_panels_do_not_overlap() -> None:
 def test_dashboards_are_returned_sorted_and_stable() -> None:
     assert list(dashboards()) == sorted(dashboards())
     assert dashboards() == dashboards()
+
+
+def _panel(dashboards_: dict[str, str], file: str, title: str) -> dict[str, Any]:
+    (panel,) = [p for p in panels(json.loads(dashboards_[file])) if p["title"] == title and p["type"] != "row"]
+    return panel
+
+
+def test_a_panel_without_data_on_the_configured_release_says_so() -> None:
+    old = dashboards(version="2.4.0")
+    lost = _panel(old, "chubaofs-nodes-disks.json", "Lost disks")
+    sentence = "Not available on ChubaoFS 2.4.0: needs CubeFS 3.5.2 or later."
+    assert lost["fieldConfig"]["defaults"]["noValue"] == sentence and lost["description"].endswith(sentence)
+    assert "noValue" not in _panel(dashboards(version="3.5.2"), "chubaofs-nodes-disks.json", "Lost disks")["fieldConfig"]["defaults"]
+    # Partly available: the target that has no data is named.
+    over_time = _panel(old, "chubaofs-nodes-disks.json", "Disk errors over time")
+    assert "noValue" not in over_time["fieldConfig"]["defaults"]
+    assert "lost: not available on ChubaoFS 2.4.0 (needs 3.5.2 or later)." in over_time["description"]
+    # A caveat that holds only before 3.3.0.
+    assert "node daemons scraped" in _panel(old, "chubaofs-cluster-overview.json", "Master leader")["description"]
+    assert "node daemons scraped" not in _panel(dashboards(version="3.3.0"), "chubaofs-cluster-overview.json",
+                                                "Master leader")["description"]
+
+
+def test_during_an_upgrade_panels_name_the_data_only_new_daemons_have() -> None:
+    mixed = dashboards(version="3.3.0", upgrading_from="2.4.0")
+    inactive = _panel(mixed, "chubaofs-nodes-disks.json", "Inactive nodes")
+    assert "During the upgrade from ChubaoFS 2.4.0: data only from daemons already on 3.3.0." in inactive["description"]
+    assert "During the upgrade" not in _panel(mixed, "chubaofs-volumes.json", "Used and total")["description"]
+
+
+def test_unsupported_releases_are_refused() -> None:
+    with pytest.raises(ValueError, match="not supported"):
+        dashboards(version="1.5.0")
+
+
+def test_every_panel_has_a_description_and_byte_panels_use_byte_units() -> None:
+    for name, text in dashboards().items():
+        for panel in panels(json.loads(text)):
+            if panel["type"] == "row":
+                continue
+            assert str(panel.get("description", "")).strip(), f"{name}: {panel['title']}"
+            exprs = " ".join(t["expr"] for t in panel.get("targets", []))
+            unit = panel["fieldConfig"]["defaults"].get("unit")
+            if panel["title"].startswith("Days until"):
+                assert unit == "d"
+            elif ":bytes_per_second" in exprs:
+                assert unit == "Bps", f"{name}: {panel['title']}"
+            elif ":bytes" in exprs:
+                assert unit == "bytes", f"{name}: {panel['title']}"
+            elif ":ratio" in exprs:
+                assert unit == "percentunit", f"{name}: {panel['title']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ import yaml
 from rook_py.chubaofs.monitor.config.rules import (
     BUILTIN_ALERTS,
     DEFAULT_THRESHOLDS,
+    RECORDING_GROUP,
+    rate_window,
     render_alert_rules,
     resolve_thresholds,
 )
@@ -45,10 +48,37 @@ def test_every_expression_selects_the_monitored_cluster() -> None:
         assert 'cluster="prod"' not in rule["expr"]
 
 
+def recordings(**kwargs: Any) -> list[dict[str, Any]]:
+    kwargs.setdefault("cluster_name", "prod")
+    doc = yaml.safe_load(render_alert_rules(**kwargs))
+    return [rule for group in doc["groups"] for rule in group["rules"] if "record" in rule]
+
+
 def test_leader_only_gauges_are_aggregated_with_max() -> None:
-    for rule in alerts():
+    for rule in recordings():
         if "cfs_master_" in rule["expr"]:
-            assert "max by (cluster" in rule["expr"], rule["alert"]
+            assert re.search(r"(max|group) by \(cluster", rule["expr"]), rule["record"]
+
+
+def test_alerts_read_only_normalised_series() -> None:
+    """Release-specific metric names live in the recording rules, never in an alert."""
+    for rule in alerts():
+        assert "cfs_" not in rule["expr"], rule["alert"]
+
+
+def test_recording_rules_come_first_and_select_the_cluster() -> None:
+    doc = yaml.safe_load(render_alert_rules(cluster_name="blue"))
+    assert doc["groups"][0]["name"] == RECORDING_GROUP
+    for rule in recordings(cluster_name="blue"):
+        assert rule["record"].startswith("chubaofs:")
+        assert 'cluster="blue"' in rule["expr"] and "$SEL" not in rule["expr"] and "$WINDOW" not in rule["expr"]
+
+
+@pytest.mark.parametrize(("scrape", "window"), [("30s", "120s"), ("1s", "4s"), ("1m", "240s"), ("1m30s", "360s")])
+def test_rate_window_is_four_scrape_intervals(scrape: str, window: str) -> None:
+    assert rate_window(scrape) == window
+    rates = [r["expr"] for r in recordings(scrape_interval=scrape) if "rate(" in r["expr"]]
+    assert rates and all(f"[{window}]" in expr for expr in rates)
 
 
 def test_capacity_alert_has_warning_and_critical_with_default_thresholds() -> None:
@@ -72,10 +102,9 @@ def test_thresholds_override_the_defaults() -> None:
         assert rule["for"] == "10m"
 
 
-def test_prediction_aggregates_before_extrapolating() -> None:
+def test_prediction_extrapolates_the_series_aggregated_across_masters() -> None:
     (predict,) = by_name(alerts(), "ChubaoFSCapacityPredictedFull")
-    assert predict["expr"].startswith("predict_linear((max by (cluster) (cfs_master_dataNodes_used_GB")
-    assert "[6h:5m]" in predict["expr"]
+    assert predict["expr"].startswith('predict_linear(chubaofs:datanodes_capacity_used:bytes{cluster="prod"}[6h]')
 
 
 @pytest.mark.parametrize(
@@ -104,7 +133,7 @@ def test_extra_rule_groups_are_appended_verbatim() -> None:
     extra = {"name": "team", "interval": "1m", "rules": [{"alert": "Custom", "expr": "vector(1)", "labels": {"severity": "info"}}]}
     doc = yaml.safe_load(render_alert_rules(cluster_name="prod", extra_rules=[extra]))
     assert doc["groups"][-1] == extra
-    assert [g["name"] for g in doc["groups"][:-1]] == ["chubaofs.cluster", "chubaofs.capacity", "chubaofs.targets", "chubaofs.nodes"]
+    assert [g["name"] for g in doc["groups"][:-1]] == [RECORDING_GROUP, "chubaofs.cluster", "chubaofs.capacity", "chubaofs.targets", "chubaofs.nodes"]
 
 
 @pytest.mark.parametrize(
@@ -124,5 +153,5 @@ def test_rendering_is_deterministic() -> None:
 
 def test_cluster_name_with_quotes_cannot_break_the_promql_string() -> None:
     # Quotes are legal in a cluster label value; the literal must stay one string.
-    rule = alerts(cluster_name='we"ird')[0]
+    rule = recordings(cluster_name='we"ird')[0]
     assert 'cluster="we\\"ird"' in rule["expr"]

@@ -1,22 +1,18 @@
-"""Built-in ChubaoFS alert rules (a Prometheus rule file).
+"""Built-in ChubaoFS rules (a Prometheus rule file): recording rules, then alerts.
 
-Metric facts the expressions rely on (cubefs/cubefs master/monitor_metrics.go):
-
-* Cluster gauges (``cfs_master_dataNodes_*``, ``cfs_master_metaNodes_*``, ``cfs_master_vol_*``,
-  ``cfs_master_disk_error``, ...) are computed on the raft leader only; followers set them to 0 or
-  delete them every minute. Every expression therefore aggregates across masters with ``max``,
-  which picks the leader's value and survives leader changes.
-* ``cfs_master_master_no_leader`` is set by followers (1 when they know no leader) and reset to 0
-  on the leader. It exists from v3 on; for v2 masters, a cluster whose masters all publish a zero
-  data-node capacity is treated as leaderless too (no master is computing the leader gauges).
-* ``cfs_master_vol_usage_ratio`` is a 0..1 ratio; ``cfs_master_dataNodes_{used,total}_GB`` are GB.
-* ``cfs_master_disk_error`` / ``cfs_master_disk_lost`` carry ``addr`` (data node) and ``path``.
+The first group, ``chubaofs.normalise``, records the ``chubaofs:*`` series of
+:mod:`rook_py.chubaofs.monitor.config.normalise`, which hide what differs between ChubaoFS 2.x
+and CubeFS 3.x (metric names, label names, units). Every alert and dashboard is written against
+those series (and ``up``), never against a release's own metric names, so one rule file serves
+every supported release and a cluster in the middle of a rolling upgrade. Where a release has
+no source for a series the series is absent and the alerts built on it stay silent;
+:func:`alert_availability` says which alerts that is, per release.
 
 Node-agent metrics (``rook_chubaofs_node_*``) come from the operator's own agent, labelled
 ``node`` and ``device``. Target labels ``cluster``, ``role``, ``node`` come from Prometheus
 relabeling (see prometheus.py); job names are the JOB_* constants there.
 
-Every rule has a ``severity`` label and ``summary`` / ``description`` annotations. Alerts that
+Every alert has a ``severity`` label and ``summary`` / ``description`` annotations. Alerts that
 exist at two severities (cluster capacity) share one alert name so Alertmanager's default
 inhibition (critical silences warning, equal alertname+cluster) suppresses the duplicate.
 """
@@ -24,11 +20,22 @@ inhibition (critical silences warning, equal alertname+cluster) suppresses the d
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rook_py.chubaofs.monitor.config._render import JSON, dump_yaml, promql_string, require_cluster_name
+import yaml
+
+from rook_py.chubaofs.monitor.config import normalise
+from rook_py.chubaofs.monitor.config._render import (
+    JSON,
+    dump_yaml,
+    promql_string,
+    require_cluster_name,
+    require_duration,
+)
 from rook_py.chubaofs.monitor.config.prometheus import JOB_AGENT, JOB_CHUBAOFS, JOB_CONSUL
+from rook_py.chubaofs.versions import Release
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "capacityWarningPercent": 80,
@@ -103,21 +110,17 @@ def _cluster_rules(sel: str) -> list[JSON]:
     return [
         _alert(
             "ChubaoFSMasterNoLeader",
-            # v3 masters publish the answer; for v2 masters (no such gauge) a zero capacity on
-            # every master means none of them is computing the leader-only gauges.
-            f"max by (cluster) (cfs_master_master_no_leader{{{sel}}}) > 0\n"
-            f"or\n"
-            f"(\n  max by (cluster) (cfs_master_dataNodes_total_GB{{{sel}}}) == 0\n"
-            f"  unless on (cluster)\n  max by (cluster) (cfs_master_master_no_leader{{{sel}}})\n)",
+            f"chubaofs:master_no_leader{{{sel}}} > 0",
             "2m",
             "critical",
             "ChubaoFS cluster {{ $labels.cluster }} has no master leader",
-            "Masters of cluster {{ $labels.cluster }} report no raft leader (or no master publishes the "
-            "leader-only cluster gauges). Metadata changes, volume creation and failover are blocked.",
+            "The masters of cluster {{ $labels.cluster }} have no raft leader (3.3.0+: a follower "
+            "reports it; older releases: node daemons are up but no master publishes the leader's "
+            "node counts). Metadata changes, volume creation and failover are blocked.",
         ),
         _alert(
             "ChubaoFSMetaNodesInactive",
-            f"max by (cluster) (cfs_master_metaNodes_inactive{{{sel}}}) > 0",
+            f"chubaofs:metanodes_inactive:count{{{sel}}} > 0",
             "2m",
             "critical",
             "{{ $value }} inactive meta node(s) in ChubaoFS cluster {{ $labels.cluster }}",
@@ -126,7 +129,7 @@ def _cluster_rules(sel: str) -> list[JSON]:
         ),
         _alert(
             "ChubaoFSDataNodesInactive",
-            f"max by (cluster) (cfs_master_dataNodes_inactive{{{sel}}}) > 0",
+            f"chubaofs:datanodes_inactive:count{{{sel}}} > 0",
             "2m",
             "critical",
             "{{ $value }} inactive data node(s) in ChubaoFS cluster {{ $labels.cluster }}",
@@ -135,25 +138,25 @@ def _cluster_rules(sel: str) -> list[JSON]:
         ),
         _alert(
             "ChubaoFSDiskError",
-            f"max by (cluster, addr, path) (cfs_master_disk_error{{{sel}}}) > 0",
+            f"chubaofs:disk_error{{{sel}}} > 0",
             "1m",
             "warning",
             "Disk error on data node {{ $labels.addr }}",
-            "Data node {{ $labels.addr }} reports a bad disk ({{ $labels.path }}) in cluster "
+            "Data node {{ $labels.addr }} reports disk {{ $labels.disk }} as bad in cluster "
             "{{ $labels.cluster }}. Decommission the disk and replace it.",
         ),
         _alert(
             "ChubaoFSDiskLost",
-            f"max by (cluster, addr, path) (cfs_master_disk_lost{{{sel}}}) > 0",
+            f"chubaofs:disk_lost{{{sel}}} > 0",
             "1m",
             "critical",
             "Disk lost on data node {{ $labels.addr }}",
-            "Data node {{ $labels.addr }} lost a disk ({{ $labels.path }}) in cluster "
+            "Data node {{ $labels.addr }} lost disk {{ $labels.disk }} in cluster "
             "{{ $labels.cluster }}; its partitions are served from the remaining replicas only.",
         ),
         _alert(
             "ChubaoFSDataNodesNotWritable",
-            f"max by (cluster) (cfs_master_dataNodes_not_writable{{{sel}}}) > 0",
+            f"chubaofs:datanodes_not_writable:count{{{sel}}} > 0",
             "5m",
             "warning",
             "{{ $value }} data node(s) not writable in ChubaoFS cluster {{ $labels.cluster }}",
@@ -164,9 +167,9 @@ def _cluster_rules(sel: str) -> list[JSON]:
 
 
 def _capacity_rules(sel: str, t: Mapping[str, float]) -> list[JSON]:
-    used = f"max by (cluster) (cfs_master_dataNodes_used_GB{{{sel}}})"
-    total = f"max by (cluster) (cfs_master_dataNodes_total_GB{{{sel}}})"
-    ratio = f"100 * {used}\n  / {total}"
+    used = f"chubaofs:datanodes_capacity_used:bytes{{{sel}}}"
+    total = f"chubaofs:datanodes_capacity_total:bytes{{{sel}}}"
+    ratio = f"100 * chubaofs:datanodes_capacity_used:ratio{{{sel}}}"
     warn, crit = _number(t["capacityWarningPercent"]), _number(t["capacityCriticalPercent"])
     days = t["predictFullDays"]
     seconds = _number(days * 86400)
@@ -193,9 +196,8 @@ def _capacity_rules(sel: str, t: Mapping[str, float]) -> list[JSON]:
         ),
         _alert(
             "ChubaoFSCapacityPredictedFull",
-            # Aggregate across masters first (subquery), then extrapolate: a per-series
-            # predict_linear would see a jump from 0 to the full value at every leader change.
-            f"predict_linear(({used})[6h:5m], {seconds})\n  >= {total}\nand\n{total} > 0",
+            # The recorded series is already the max across masters, so a leader change is no jump.
+            f"predict_linear({used}[6h], {seconds})\n  >= {total}\nand\n{total} > 0",
             "30m",
             "warning",
             "ChubaoFS cluster {{ $labels.cluster }} is predicted to fill up within "
@@ -205,7 +207,7 @@ def _capacity_rules(sel: str, t: Mapping[str, float]) -> list[JSON]:
         ),
         _alert(
             "ChubaoFSVolumeUsageHigh",
-            f"max by (cluster, volName) (cfs_master_vol_usage_ratio{{{sel}}}) > {volume_ratio}",
+            f"chubaofs:volume_usage:ratio{{{sel}}} > {volume_ratio}",
             "10m",
             "warning",
             "Volume {{ $labels.volName }} is {{ $value | humanizePercentage }} full",
@@ -294,22 +296,77 @@ def _extra_groups(extra_rules: Sequence[Any], taken: set[str]) -> list[JSON]:
     return groups
 
 
+#: Recording-rule group name; alerts come after it in the same file.
+RECORDING_GROUP = "chubaofs.normalise"
+
+_DURATION_PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def rate_window(scrape_interval: str) -> str:
+    """The range of the recorded rates: four scrape intervals (what Grafana's $__rate_interval
+    gives), so a rate survives a missed scrape; never below 4 s."""
+    seconds = sum(int(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(require_duration(
+        scrape_interval, "scrape_interval")))
+    return f"{max(4, round(4 * seconds))}s"
+
+
+def _recording_rules(sel: str, window: str) -> list[JSON]:
+    return [{"record": s.record, "expr": normalise.render(s, sel, window)} for s in normalise.SIGNALS]
+
+
+def alert_signals() -> dict[str, tuple[str, ...]]:
+    """alert name -> the ``chubaofs:*`` series its expression reads (empty: only ``up`` or agent
+    metrics, which every release has)."""
+    result: dict[str, tuple[str, ...]] = {}
+    for group in yaml_groups(render_alert_rules(cluster_name="x")):
+        for rule in group["rules"]:
+            if "alert" in rule:
+                found = tuple(sorted(set(re.findall(r"chubaofs:[a-z_:]+[a-z]", rule["expr"]))))
+                result[rule["alert"]] = tuple(sorted(set(result.get(rule["alert"], ())) | set(found)))
+    return result
+
+
+def yaml_groups(text: str) -> list[JSON]:
+    groups: list[JSON] = yaml.safe_load(text)["groups"]
+    return groups
+
+
+def alert_availability(release: Release) -> dict[str, str]:
+    """alert name -> "" when it has a real signal on ``release``, else why it cannot fire there;
+    a caveat of the series it reads is appended after "; " when it has one."""
+    result: dict[str, str] = {}
+    for alert, records in alert_signals().items():
+        missing = [normalise.BY_RECORD[r] for r in records if normalise.BY_RECORD[r].since > release]
+        if missing:
+            since = min(s.since for s in missing)
+            result[alert] = f"not available before {since.display}"
+            continue
+        caveats = [normalise.caveat(normalise.BY_RECORD[r], release) for r in records]
+        result[alert] = "; ".join(c for c in caveats if c)
+    return result
+
+
 def render_alert_rules(
     *,
     cluster_name: str,
     thresholds: Mapping[str, float] | None = None,
     extra_rules: Sequence[JSON] = (),
+    scrape_interval: str = "30s",
 ) -> str:
-    """Render the rule file with every built-in alert for `cluster_name`, then `extra_rules`.
+    """Render the rule file: the normalising recording rules, every built-in alert for
+    `cluster_name`, then `extra_rules`.
 
     `thresholds` overrides DEFAULT_THRESHOLDS key by key (unknown keys and out-of-range values
-    raise ValueError). `extra_rules` are whole rule groups appended verbatim; a group name that
-    clashes with a built-in or earlier group raises ValueError (Prometheus refuses duplicates).
+    raise ValueError). `scrape_interval` sets the window of the recorded rates (rate_window).
+    `extra_rules` are whole rule groups appended verbatim; a group name that clashes with a
+    built-in or earlier group raises ValueError (Prometheus refuses duplicates).
     """
     require_cluster_name(cluster_name)
     t = resolve_thresholds(thresholds)
     cluster_sel = f"cluster={promql_string(cluster_name)}"
     groups: list[JSON] = [
+        {"name": RECORDING_GROUP, "rules": _recording_rules(cluster_sel, rate_window(scrape_interval))},
         {"name": "chubaofs.cluster", "rules": _cluster_rules(cluster_sel)},
         {"name": "chubaofs.capacity", "rules": _capacity_rules(cluster_sel, t)},
         {"name": "chubaofs.targets", "rules": _target_rules(cluster_sel, t)},
