@@ -77,7 +77,7 @@ def wait_for(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[b
 def apply_manifests(kubeconfig: Path, path: Path, client: Any) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl:
-        subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "apply", "--validate=false", "-f", str(path)],
+        subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "apply", "-f", str(path)],
                        check=True)
         return
     from rook_py.framework.client import errors

@@ -69,7 +69,7 @@ def test_decode_configmap_like_go_json() -> None:
 
 def test_decode_rejects_unknown_kinds_and_garbage() -> None:
     with pytest.raises(UnsupportedKind):
-        decode_object(_envelope("apps/v1", "Deployment", b""))
+        decode_object(_envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", b""))
     for garbage in (b"not protobuf", MAGIC + b"\x0a\xff", _envelope("v1", "ConfigMap", _ld(1, _ld(1, b"\xff\xfe"))),
                     _envelope("v1", "ConfigMap", _vi(1, 5)), MAGIC + b"\x09\x01"):
         with pytest.raises(ProtobufError) as exc:
@@ -143,10 +143,10 @@ def _post(server: APIServer, path: str, body: bytes, content_type: str, method: 
 
 
 def test_protobuf_of_an_unknown_kind_is_415_and_garbage_is_400(server: APIServer) -> None:
-    deployment = _envelope("apps/v1", "Deployment", _ld(1, _ld(1, b"web")))
-    code, status = _post(server, "/apis/apps/v1/namespaces/default/deployments", deployment,
+    crd = _envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", _ld(1, _ld(1, b"a.b.c")))
+    code, status = _post(server, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd,
                          "application/vnd.kubernetes.protobuf")
-    assert code == 415 and status["reason"] == "UnsupportedMediaType" and "Deployment" in status["message"]
+    assert code == 415 and status["reason"] == "UnsupportedMediaType" and "CustomResourceDefinition" in status["message"]
     code, status = _post(server, "/api/v1/namespaces/default/configmaps", b"k8s\x00\x0a\xff",
                          "application/vnd.kubernetes.protobuf")
     assert code == 400 and status["reason"] == "BadRequest" and "yaml" not in status["message"].lower()

@@ -105,6 +105,17 @@ class Kubectl:
             raise AssertionError(f"{' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
         return result
 
+    def env_run(self, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        """Run with extra environment variables (``EDITOR`` for ``kubectl edit``)."""
+        import os
+
+        assert KUBECTL is not None
+        cmd = [KUBECTL, f"--kubeconfig={self.env.kubeconfig}", f"--cache-dir={self.cache_dir}", *args]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False,
+                                env={**os.environ, **env})
+        assert result.returncode == 0, f"{' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json").stdout)
 
@@ -112,12 +123,12 @@ class Kubectl:
         """``apply -f`` a multi-document file; a custom resource in the same file as its CRD can
         miss its REST mapping on the first pass ("ensure CRDs are installed first"), exactly as on
         a cluster, so -- like users do -- wait for the CRD and apply once more."""
-        first = self("apply", "--validate=false", "-f", "-", stdin=manifest, check=False)
+        first = self("apply", "-f", "-", stdin=manifest, check=False)
         if first.returncode == 0:
             return first
         assert "ensure CRDs are installed first" in first.stderr, first.stderr
         self("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=30s")
-        return self("apply", "--validate=false", "-f", "-", stdin=manifest)
+        return self("apply", "-f", "-", stdin=manifest)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +144,7 @@ def kubectl(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 def test_apply_creates_every_document(kubectl: Kubectl) -> None:
-    again = kubectl("apply", "--validate=false", "-f", "-", stdin=MANIFEST)
+    again = kubectl("apply", "-f", "-", stdin=MANIFEST)
     assert "widget.example.com/blue-one unchanged" in again.stdout
     assert "deployment.apps/web unchanged" in again.stdout
     assert "namespace/shop unchanged" in again.stdout
@@ -176,7 +187,7 @@ def test_label_selectors(kubectl: Kubectl) -> None:
     # protobuf, which the emulator does not speak.
     for name, labels in (("a", {"env": "prod", "tier": "db"}), ("b", {"env": "dev", "tier": "db"}),
                          ("c", {"env": "dev"})):
-        kubectl("apply", "--validate=false", "-f", "-", stdin=_configmap(name, labels))
+        kubectl("apply", "-f", "-", stdin=_configmap(name, labels))
 
     def select(selector: str) -> list[str]:
         out = kubectl("get", "configmaps", "-n", "shop", "-l", selector, "-o", "name").stdout.split()
@@ -195,7 +206,7 @@ def test_label_selectors(kubectl: Kubectl) -> None:
 def test_patch_merge_strategic_and_json(kubectl: Kubectl) -> None:
     widget = {"apiVersion": "example.com/v1", "kind": "Widget",
               "metadata": {"name": "patched", "namespace": "shop"}, "spec": {"size": 1, "color": "blue"}}
-    kubectl("apply", "--validate=false", "-f", "-", stdin=json.dumps(widget))
+    kubectl("apply", "-f", "-", stdin=json.dumps(widget))
     kubectl("patch", "widget", "patched", "-n", "shop", "--type=merge", "-p", '{"spec":{"size":5}}')
     assert kubectl.json("get", "widget", "patched", "-n", "shop")["spec"]["size"] == 5
     kubectl("patch", "widget", "patched", "-n", "shop", "--type=json",
@@ -215,7 +226,7 @@ def test_patch_merge_strategic_and_json(kubectl: Kubectl) -> None:
 def test_delete_then_not_found(kubectl: Kubectl) -> None:
     widget = {"apiVersion": "example.com/v1", "kind": "Widget",
               "metadata": {"name": "doomed", "namespace": "shop"}, "spec": {"size": 1}}
-    kubectl("apply", "--validate=false", "-f", "-", stdin=json.dumps(widget))
+    kubectl("apply", "-f", "-", stdin=json.dumps(widget))
     out = kubectl("delete", "widget", "doomed", "-n", "shop").stdout
     assert 'widget.example.com "doomed" deleted' in out
     missing = kubectl("get", "widget", "doomed", "-n", "shop", check=False)
@@ -259,7 +270,7 @@ def test_scale_rollout_status_and_undo(kubectl: Kubectl) -> None:
            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "roll"}},
                     "template": {"metadata": {"labels": {"app": "roll"}},
                                  "spec": {"containers": [{"name": "c", "image": "app:1"}]}}}}
-    kubectl("apply", "--validate=false", "-f", "-", stdin=json.dumps(dep))
+    kubectl("apply", "-f", "-", stdin=json.dumps(dep))
     kubectl("scale", "deployment", "roll", "-n", "shop", "--replicas=3")
     assert "successfully rolled out" in kubectl("rollout", "status", "deployment/roll", "-n", "shop",
                                                 "--timeout=60s").stdout
@@ -284,7 +295,7 @@ def test_get_watch_with_timeout_sees_new_objects(kubectl: Kubectl) -> None:
     reader.start()
     try:
         time.sleep(0.3)  # let the watch open; objects created before it would show up as the initial list
-        kubectl("apply", "--validate=false", "-f", "-", stdin=_configmap("watched", {"w": "1"}))
+        kubectl("apply", "-f", "-", stdin=_configmap("watched", {"w": "1"}))
         proc.wait(timeout=30)  # --request-timeout ends the watch on its own
     finally:
         if proc.poll() is None:
@@ -292,3 +303,59 @@ def test_get_watch_with_timeout_sees_new_objects(kubectl: Kubectl) -> None:
             proc.wait()
     reader.join(5)
     assert "configmap/watched\n" in lines
+
+
+# --- kubectl's defaults: OpenAPI, server-side field validation, protobuf (issue 13) ---------------
+
+def test_explain_nested_fields_of_builtin_and_custom_kinds(kubectl: Kubectl) -> None:
+    ports = kubectl("explain", "deployment.spec.template.spec.containers.ports").stdout
+    assert "FIELD: ports <[]ContainerPort>" in ports and "containerPort\t<integer> -required-" in ports
+    size = kubectl("explain", "widgets.spec.size").stdout
+    assert "KIND:       Widget" in size and "FIELD: size <integer>" in size
+    # kubectl's OpenAPI v2 path (the protobuf document) answers the same question
+    v2 = kubectl("explain", "--output=plaintext-openapiv2", "deployment.spec.replicas").stdout
+    assert "FIELD:    replicas <integer>" in v2
+
+
+def test_strict_field_validation_is_kubectls_default(kubectl: Kubectl) -> None:
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "strict", "namespace": "shop"},
+              "spec": {"size": 1, "bogus": 2}, "top": 1}
+    strict = kubectl("create", "-f", "-", stdin=json.dumps(widget), check=False)
+    assert strict.returncode == 1
+    assert ('Widget in version "v1" cannot be handled as a Widget: strict decoding error: '
+            'unknown field "spec.bogus", unknown field "top"') in strict.stderr
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "strict", "namespace": "shop"},
+           "spec": {"selector": {"matchLabels": {"app": "s"}},
+                    "template": {"metadata": {"labels": {"app": "s"}},
+                                 "spec": {"containers": [{"name": "c", "image": "x", "bogus": 1}]}}}}
+    strict = kubectl("create", "-f", "-", stdin=json.dumps(dep), check=False)
+    assert 'unknown field "spec.template.spec.containers[0].bogus"' in strict.stderr
+    warned = kubectl("create", "--validate=warn", "-f", "-", stdin=json.dumps(dep))
+    assert 'Warning: unknown field "spec.template.spec.containers[0].bogus"' in warned.stderr
+    stored = kubectl.json("get", "deployment", "strict", "-n", "shop")
+    assert "bogus" not in stored["spec"]["template"]["spec"]["containers"][0]  # dropped, never stored
+
+
+def test_create_deployment_replace_edit_diff(kubectl: Kubectl, tmp_path: Path) -> None:
+    kubectl("create", "deployment", "gen", "-n", "shop", "--image=nginx:1", "--port=80", "--replicas=2")
+    kubectl("create", "service", "clusterip", "gen", "-n", "shop", "--tcp=80:8080")
+    dep = kubectl.json("get", "deployment", "gen", "-n", "shop")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert dep["spec"]["replicas"] == 2 and container["image"] == "nginx:1"
+    assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert kubectl.json("get", "service", "gen", "-n", "shop")["spec"]["ports"][0]["targetPort"] == 8080
+    dep["spec"]["replicas"] = 3
+    kubectl("replace", "-f", "-", stdin=json.dumps(dep))
+    assert kubectl.json("get", "deployment", "gen", "-n", "shop")["spec"]["replicas"] == 3
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/nginx:1/nginx:2/' \"$1\"\n")
+    editor.chmod(0o755)
+    edited = kubectl.env_run(["edit", "deployment", "gen", "-n", "shop"], {"EDITOR": str(editor)})
+    assert "deployment.apps/gen edited" in edited.stdout
+    image = kubectl.json("get", "deployment", "gen", "-n", "shop")["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == "nginx:2"
+    current = kubectl.json("get", "deployment", "gen", "-n", "shop")
+    current["spec"]["replicas"] = 4
+    diff = kubectl("diff", "-f", "-", stdin=json.dumps(current), check=False)
+    assert diff.returncode == 1, diff.stderr  # 1: differences found
+    assert "-  replicas: 3" in diff.stdout and "+  replicas: 4" in diff.stdout

@@ -1,12 +1,13 @@
-"""Decoding of Kubernetes protobuf request bodies for the few kinds kubectl's generators send.
+"""Decoding of Kubernetes protobuf request bodies (what kubectl's typed clients send).
 
-kubectl's typed clients (``kubectl create configmap|secret|namespace|serviceaccount|role|...``)
+kubectl's typed clients (``kubectl create deployment|service|configmap|secret|role|...``)
 POST ``application/vnd.kubernetes.protobuf`` bodies and do not fall back to JSON, so the emulator
 reads them. The envelope is the 4-byte magic ``k8s\\0`` followed by a ``runtime.Unknown`` message
 (k8s.io/apimachinery/pkg/runtime/types_proto.go); the object inside is the gogo-protobuf encoding
 of the versioned Go struct, whose field numbers are in each API group's ``generated.proto``.
 
-Only the kinds listed in ``SCHEMAS`` are understood; anything else is 415 UnsupportedMediaType
+The field numbers are in protobuf_fields.py (core, apps, batch, networking, policy, coordination,
+rbac, autoscaling, events and meta/v1); any other kind is 415 UnsupportedMediaType
 (the client can send JSON instead: ``kubectl create -f``/``apply`` always do). Answers are always
 JSON, which every client accepts.
 """
@@ -17,62 +18,24 @@ import base64
 import datetime
 from typing import Any
 
+from .protobuf_fields import FIELDS
+
 JSON = dict[str, Any]
 
 MAGIC = b"k8s\x00"
 
-# A field is (json name, type). Types: "string", "int", "bool", "bytes" (JSON base64), "time",
-# "map" (map<string,string>), "bmap" (map<string,bytes>), "[]string", or a message name ("Name"
-# or "[]Name" for repeated). Fields that Go marshals as pointers keep zero values ("bool?", "int?").
-Field = tuple[str, str]
-
-SCHEMAS: dict[str, dict[int, Field]] = {
-    # k8s.io/apimachinery/pkg/runtime/generated.proto
-    "Unknown": {1: ("typeMeta", "TypeMeta"), 2: ("raw", "raw"), 3: ("contentEncoding", "string"),
-                4: ("contentType", "string")},
-    "TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
-    # k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto
-    "ObjectMeta": {1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"),
-                   4: ("selfLink", "string"), 5: ("uid", "string"), 6: ("resourceVersion", "string"),
-                   7: ("generation", "int"), 8: ("creationTimestamp", "time"), 9: ("deletionTimestamp", "time"),
-                   10: ("deletionGracePeriodSeconds", "int"), 11: ("labels", "map"), 12: ("annotations", "map"),
-                   13: ("ownerReferences", "[]OwnerReference"), 14: ("finalizers", "[]string")},
-    "OwnerReference": {1: ("kind", "string"), 3: ("name", "string"), 4: ("uid", "string"),
-                       5: ("apiVersion", "string"), 6: ("controller", "bool?"), 7: ("blockOwnerDeletion", "bool?")},
-    # k8s.io/api/core/v1/generated.proto
-    "ConfigMap": {1: ("metadata", "ObjectMeta"), 2: ("data", "map"), 3: ("binaryData", "bmap"),
-                  4: ("immutable", "bool?")},
-    "Secret": {1: ("metadata", "ObjectMeta"), 2: ("data", "bmap"), 3: ("type", "string"), 4: ("stringData", "map"),
-               5: ("immutable", "bool?")},
-    "Namespace": {1: ("metadata", "ObjectMeta"), 2: ("spec", "NamespaceSpec"), 3: ("status", "NamespaceStatus")},
-    "NamespaceSpec": {1: ("finalizers", "[]string")},
-    "NamespaceStatus": {1: ("phase", "string")},
-    "ServiceAccount": {1: ("metadata", "ObjectMeta"), 2: ("secrets", "[]ObjectReference"),
-                       3: ("imagePullSecrets", "[]LocalObjectReference"),
-                       4: ("automountServiceAccountToken", "bool?")},
-    "ObjectReference": {1: ("kind", "string"), 2: ("namespace", "string"), 3: ("name", "string"),
-                        4: ("uid", "string"), 5: ("apiVersion", "string"), 6: ("resourceVersion", "string"),
-                        7: ("fieldPath", "string")},
-    "LocalObjectReference": {1: ("name", "string")},
-    # k8s.io/api/rbac/v1/generated.proto
-    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[]PolicyRule")},
-    "ClusterRole": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[]PolicyRule")},
-    "PolicyRule": {1: ("verbs", "[]string"), 2: ("apiGroups", "[]string"), 3: ("resources", "[]string"),
-                   4: ("resourceNames", "[]string"), 5: ("nonResourceURLs", "[]string")},
-    "RoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "[]Subject"), 3: ("roleRef", "RoleRef")},
-    "ClusterRoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "[]Subject"), 3: ("roleRef", "RoleRef")},
-    "Subject": {1: ("kind", "string"), 2: ("apiGroup", "string"), 3: ("name", "string"), 4: ("namespace", "string")},
-    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
-    "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
-    # typed clients send DELETE bodies in protobuf too (meta/v1 generated.proto)
-    "DeleteOptions": {1: ("gracePeriodSeconds", "int?"), 2: ("preconditions", "Preconditions"),
-                      3: ("orphanDependents", "bool?"), 4: ("propagationPolicy", "string"), 5: ("dryRun", "[]string")},
-    "Preconditions": {1: ("uid", "string"), 2: ("resourceVersion", "string")},
-}
-
-#: kinds whose top-level object can be decoded
-KINDS = frozenset({"ConfigMap", "Secret", "Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding",
-                   "ClusterRoleBinding", "DeleteOptions"})
+#: API group -> the package prefix of its messages in protobuf_fields.FIELDS
+_GROUP_PACKAGES = {"": "core.v1", "apps": "apps.v1", "batch": "batch.v1", "networking.k8s.io": "networking.v1",
+                   "policy": "policy.v1", "coordination.k8s.io": "coordination.v1",
+                   "rbac.authorization.k8s.io": "rbac.v1", "autoscaling": "autoscaling.v1",
+                   "events.k8s.io": "events.v1", "meta.k8s.io": "meta"}
+#: pointer fields whose zero value means something (Go keeps a set pointer to 0/false);
+#: every other zero scalar is what omitempty drops
+_KEEP_ZERO = frozenset({"replicas", "automountServiceAccountToken", "immutable", "controller",
+                        "blockOwnerDeletion", "orphanDependents", "gracePeriodSeconds", "suspend", "parallelism",
+                        "completions", "backoffLimit", "minAvailable", "maxUnavailable"})
+#: Go structs embedded inline (their fields appear at the parent's level in JSON)
+_INLINE = frozenset({"ephemeralContainerCommon"})
 
 
 class ProtobufError(ValueError):
@@ -137,57 +100,93 @@ def _text(value: Any) -> str:
         raise ProtobufError("a string field is not valid UTF-8") from None
 
 
-def _map_entry(value: Any, binary: bool) -> tuple[str, str]:
-    entry = {n: v for n, _w, v in _fields(value)}
-    raw = entry.get(2, b"")
-    return _text(entry.get(1, b"")), base64.b64encode(raw).decode() if binary else _text(raw)
+def _entry(value: Any) -> dict[int, Any]:
+    return {n: v for n, _w, v in _fields(value)}
 
 
 def _time(value: Any) -> str | None:
-    t = decode_message("Time", value)
-    seconds = int(t.get("seconds", 0))
+    seconds = int(_entry(value).get(1, 0))
     if seconds <= 0:  # Go's zero time
         return None
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_SCALAR_KINDS = frozenset({"int", "int?", "bool?"})
+def _int_or_string(value: Any) -> int | str:
+    entry = _entry(value)
+    return _text(entry.get(3, b"")) if entry.get(1) == 1 else int(entry.get(2, 0))
+
+
+def _quantity(value: Any) -> str:
+    return _text(_entry(value).get(1, b""))
+
+
+def _signed32(value: int) -> int:
+    return value - (1 << 32) if (1 << 31) <= value < (1 << 32) else value
+
+
+def _scalar(kind: str, value: Any, wire: int) -> Any:
+    """A singular value of ``kind``; raises ProtobufError on a wire type mismatch."""
+    if kind in ("int", "bool"):
+        if isinstance(value, bytes):
+            raise ProtobufError("a varint field has the wrong wire type")
+        return bool(value) if kind == "bool" else _signed32(value)
+    if kind == "double":
+        import struct
+
+        return struct.unpack("<d", value.to_bytes(8, "little"))[0] if wire == 1 else 0.0
+    if not isinstance(value, bytes):
+        raise ProtobufError("a length-delimited field has the wrong wire type")
+    if kind == "string":
+        return _text(value)
+    if kind == "bytes":
+        return base64.b64encode(value).decode()
+    if kind == "time":
+        return _time(value)
+    if kind == "intstr":
+        return _int_or_string(value)
+    if kind == "quantity":
+        return _quantity(value)
+    if kind == "duration":
+        return _text(_entry(value).get(1, b""))
+    if kind in ("rawext", "fieldsv1"):
+        import json
+
+        raw = _entry(value).get(1, b"")
+        return json.loads(raw) if raw else {}
+    return decode_message(kind, value)
 
 
 def decode_message(name: str, data: bytes) -> JSON:
     """Decode one message to its JSON form, omitting zero values as Go's omitempty does."""
-    schema = SCHEMAS[name]
+    schema = FIELDS[name]
     out: JSON = {}
-    for number, _wire, value in _fields(data):
+    for number, wire, value in _fields(data):
         if number not in schema:
             continue  # a newer field this emulator does not know: dropped, as an older server would
         key, kind = schema[number]
-        if isinstance(value, bytes) == (kind in _SCALAR_KINDS):
-            raise ProtobufError(f"field {number} of {name} has the wrong wire type")
-        if kind == "string":
-            if text := _text(value):
-                out[key] = text
-        elif kind == "int":
-            if value:
-                out[key] = value
-        elif kind == "int?":
-            out[key] = value
-        elif kind == "bool?":
-            out[key] = bool(value)
-        elif kind == "raw":
-            out[key] = value
-        elif kind == "time":
-            if (stamp := _time(value)) is not None:
-                out[key] = stamp
-        elif kind in ("map", "bmap"):
-            k, v = _map_entry(value, kind == "bmap")
-            out.setdefault(key, {})[k] = v
-        elif kind == "[]string":
-            out.setdefault(key, []).append(_text(value))
+        if kind in ("map", "bmap") or kind.startswith("map:"):
+            if not isinstance(value, bytes):
+                raise ProtobufError(f"field {number} of {name} has the wrong wire type")
+            entry = _entry(value)
+            value_kind = "string" if kind == "map" else "bytes" if kind == "bmap" else kind[4:]
+            out.setdefault(key, {})[_text(entry.get(1, b""))] = _scalar(value_kind, entry.get(2, b""), 2)
         elif kind.startswith("[]"):
-            out.setdefault(key, []).append(decode_message(kind[2:], value))
+            inner = kind[2:]
+            if inner == "int" and isinstance(value, bytes):  # packed repeated varints
+                pos, items = 0, out.setdefault(key, [])
+                while pos < len(value):
+                    item, pos = _varint(value, pos)
+                    items.append(_signed32(item))
+            else:
+                out.setdefault(key, []).append(_scalar(inner, value, wire))
+        elif key in _INLINE:
+            out.update(_scalar(kind, value, wire))
         else:
-            out[key] = decode_message(kind, value)
+            decoded = _scalar(kind, value, wire)
+            if decoded is None or (decoded in ("", 0, False) and not isinstance(decoded, float)
+                                   and key not in _KEEP_ZERO and kind in ("string", "int", "bool")):
+                continue
+            out[key] = decoded
     return out
 
 
@@ -196,10 +195,14 @@ def decode_object(body: bytes) -> JSON:
     ProtobufError when the body is malformed."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf magic prefix")
-    unknown = decode_message("Unknown", body[len(MAGIC):])
-    type_meta = unknown.get("typeMeta") or {}
-    kind = type_meta.get("kind", "")
-    if kind not in KINDS:
+    envelope = _entry(body[len(MAGIC):])
+    type_meta = _entry(envelope.get(1, b""))
+    api_version, kind = _text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))
+    group = api_version.rpartition("/")[0]
+    package = "meta" if kind == "DeleteOptions" else _GROUP_PACKAGES.get(group)
+    name = f"{package}.{kind}"
+    if package is None or name not in FIELDS:
         raise UnsupportedKind(f"protobuf bodies of kind {kind!r} are not supported by the emulator; send JSON")
-    obj = decode_message(kind, unknown.get("raw", b""))
-    return {"apiVersion": type_meta.get("apiVersion", ""), "kind": kind, **obj}
+    raw = envelope.get(2, b"")
+    obj = decode_message(name, raw if isinstance(raw, bytes) else b"")
+    return {"apiVersion": api_version, "kind": kind, **obj}

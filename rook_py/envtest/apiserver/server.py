@@ -52,10 +52,11 @@ import yaml
 from rook_py.framework.client import errors
 from rook_py.framework.logging import get_logger
 
-from . import discovery
+from . import discovery, fieldvalidation
 from .faults import Faults
 from .local import Engine, LocalAPI, rfc3339_now
 from .managedfields import manager_from_user_agent, validate_manager
+from .openapi import Documents, openapi_v2_protobuf
 from .protobuf import ProtobufError, UnsupportedKind, decode_object
 from .registry import Registry, ServedResource
 from .registry.base import invalid_value
@@ -73,6 +74,8 @@ PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
                "application/strategic-merge-patch+json": "strategic"}
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+OPENAPI_V2_PROTOBUF_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 #: request bodies the JSON/YAML decoder reads ("" = no Content-Type: JSON, the first serializer)
 TEXT_BODY_TYPES = frozenset({"", "application/json", "application/yaml", *PATCH_TYPES})
 _UNSUPPORTED_BODY = ("the body of the request was in an unknown format - accepted media types include: "
@@ -222,6 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
                 "Cache-Control: no-cache, private"]
         head += [f"{k}: {v}" for k, v in extra]
+        head += [f"Warning: 299 - {json.dumps(w)}" for w in self._warnings]
         self._record(code)  # before answering: a client reading stats right after sees this request
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
 
@@ -269,6 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._yaml = False
         self._info = None
         self._recorded = False
+        self._warnings: list[str] = []
+        self._problems = fieldvalidation.Problems()
         try:
             url = urlsplit(self.path)
             path = url.path.rstrip("/") or "/"
@@ -285,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if path.startswith("/envtest/v1/"):
                 self._control(method, path, body)
+                return
+            if path.startswith("/openapi/"):
+                self._openapi(method, path, query)
                 return
             accept = _Accept(self.headers.get("Accept"))
             self._yaml = accept.yaml
@@ -307,8 +316,6 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer discovery and OpenAPI paths; False when the path is a resource path."""
         registry = self.server.owner.registry
         doc: JSON | None = None
-        if parts and parts[0] == "openapi":
-            raise errors.NotFound("the server could not find the requested resource")
         if parts == ["api"]:
             owner = self.server.owner
             doc = discovery.api_versions(f"{owner.host}:{owner.port}")
@@ -330,6 +337,27 @@ class _Handler(BaseHTTPRequestHandler):
             raise errors.NotFound("the server could not find the requested resource")
         self._send_obj(200, doc)
         return True
+
+    def _openapi(self, method: str, path: str, query: dict[str, list[str]]) -> None:
+        """``/openapi/v2`` (JSON, or gnostic protobuf when that is all the client accepts) and
+        ``/openapi/v3`` (index, then one document per group-version), see openapi.py."""
+        if method != "GET":
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        docs = self.server.owner.openapi
+        accept = (self.headers.get("Accept") or "").lower()
+        if path == "/openapi/v2":
+            if OPENAPI_V2_PROTOBUF in accept and "json" not in accept:
+                self._send(200, openapi_v2_protobuf(docs.v2()), OPENAPI_V2_PROTOBUF_TYPE)
+            else:
+                self._send(200, docs.v2())
+            return
+        if path == "/openapi/v3":
+            self._send(200, dumps(docs.v3_index()))
+            return
+        doc = docs.v3(path[len("/openapi/v3/"):]) if path.startswith("/openapi/v3/") else None
+        if doc is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        self._send(200, doc)
 
     def _request_info(self, method: str, parts: list[str], query: dict[str, list[str]]) -> RequestInfo:
         not_found = errors.NotFound("the server could not find the requested resource")
@@ -406,12 +434,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif info.verb == "watch":
             self._watch(sr, ns, name, query, accept)
         elif info.verb == "create":
-            obj = engine.create(sr, ns, self._json_body(body), dry_run=dry_run, manager=manager)
+            obj = self._json_body(body)
+            self._validate_fields(sr, obj, self._field_validation("create", query), sub)
+            obj = engine.create(sr, ns, obj, dry_run=dry_run, manager=manager)
             self._send_obj(201, obj)
         elif info.verb == "update":
             assert name is not None
-            obj, created = engine.update(sr, ns, name, self._json_body(body), subresource=sub, dry_run=dry_run,
-                                         manager=manager)
+            new = self._json_body(body)
+            self._validate_fields(sr, new, self._field_validation("update", query), sub)
+            obj, created = engine.update(sr, ns, name, new, subresource=sub, dry_run=dry_run, manager=manager)
             self._send_obj(201 if created else 200, obj)
         elif info.verb == "patch":
             assert name is not None
@@ -422,6 +453,9 @@ class _Handler(BaseHTTPRequestHandler):
                     f"the body of the request was in an unknown format - accepted media types include: "
                     f"{', '.join(PATCH_TYPES)}")
             patch = self._json_body(body, allow_list=True)
+            # a JSON patch names paths, not fields: only its duplicates are checked
+            self._validate_fields(sr, patch if patch_type != "json" else None,
+                                  self._field_validation("patch", query), sub)
             self._send_obj(200, engine.patch(sr, ns, name, patch_type, patch, subresource=sub, dry_run=dry_run,
                                              manager=manager))
         elif info.verb == "delete":
@@ -451,11 +485,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise errors.invalid(options, "meta.k8s.io", "", [invalid_value("fieldManager", manager, why)])
         return manager
 
+    @staticmethod
+    def _field_validation(verb: str, query: dict[str, list[str]]) -> str:
+        options = {"create": "CreateOptions", "update": "UpdateOptions"}.get(verb, "PatchOptions")
+        return fieldvalidation.directive(_first(query, "fieldValidation"), options)
+
     def _json_body(self, body: bytes, allow_list: bool = False) -> Any:
         """Decode a request body by its Content-Type, as the handlers' input negotiation does:
         JSON and YAML (and patch documents) are read; protobuf only for the kinds protobuf.py
         knows; anything else is 415 UnsupportedMediaType, never a guess through the YAML parser
-        (apiserver/pkg/endpoints/handlers/negotiation/negotiate.go NegotiateInputSerializer)."""
+        (apiserver/pkg/endpoints/handlers/negotiation/negotiate.go NegotiateInputSerializer).
+        Duplicate fields are noted in ``self._problems`` for field validation."""
         media = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if media == PROTOBUF and not allow_list:
             try:  # kubectl's generators (create configmap/secret/namespace...) send protobuf
@@ -468,15 +508,32 @@ class _Handler(BaseHTTPRequestHandler):
         if media not in TEXT_BODY_TYPES:
             raise errors.UnsupportedMediaType(_UNSUPPORTED_BODY)
         try:
-            value = json.loads(body) if body.strip() else None
+            value, dups = fieldvalidation.loads_json(body) if body.strip() else (None, [])
+            self._problems.duplicates = dups
         except ValueError:
             try:  # kubectl and humans sometimes send YAML
-                value = yaml.safe_load(body)
+                value, dups = fieldvalidation.loads_yaml(body)
+                self._problems.yaml_duplicates = dups
             except yaml.YAMLError as exc:
                 raise errors.BadRequest(f"the body of the request could not be decoded: {exc}") from None
         if isinstance(value, dict) or (allow_list and isinstance(value, list)):
             return value
         raise errors.BadRequest("the body of the request could not be decoded as a JSON object")
+
+    def _validate_fields(self, sr: ServedResource, obj: Any, directive: str, subresource: str | None) -> None:
+        """Field validation of a decoded body (fieldvalidation.py): unknown fields are dropped
+        (noted as problems), then Strict fails on any problem and Warn turns each into a
+        warning header."""
+        problems = self._problems
+        definition = self.server.owner.openapi.definition_of(sr) if subresource != "scale" else None
+        if definition is not None and isinstance(obj, dict):
+            problems.unknown = fieldvalidation.strip_unknown(
+                obj, {"$ref": f"#/definitions/{definition}"}, self.server.owner.openapi.definitions(), drop=True)
+        if not problems or directive == fieldvalidation.IGNORE:
+            return
+        if directive == fieldvalidation.STRICT:
+            raise fieldvalidation.strict_error(sr.kind, sr.version, problems)
+        self._warnings.extend(problems.messages())
 
     def _delete_options(self, body: bytes, query: dict[str, list[str]]) -> JSON:
         opts: JSON = {}
@@ -737,6 +794,7 @@ class APIServer:
         self.store = Store(history_size=history_size)
         self.registry = Registry(now=rfc3339_now)
         self.engine = Engine(self.store, self.registry, managed_fields=managed_fields)
+        self.openapi = Documents(self.registry)
         self.local = LocalAPI(self.engine)
         self.faults = Faults(self.store, seed=fault_seed)
         self.stats = RequestStats()
