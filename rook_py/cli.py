@@ -61,7 +61,10 @@ def _operator_handler(provider: Provider) -> cmdline.Handler:
     def run(args: argparse.Namespace, values: dict[str, Any]) -> int:
         from rook_py.framework.operator import run_operator, settings_from_values
 
-        return run_operator(provider, settings_from_values(provider.name, values, provider.settings_type))
+        flagset: FlagSet = getattr(args, cmdline.FLAGSET)
+        explicit = {f.dest for f in flagset.flags if getattr(args, f.dest, None) is not None}
+        return run_operator(provider, settings_from_values(provider.name, values, provider.settings_type),
+                            explicit=explicit)
 
     return run
 

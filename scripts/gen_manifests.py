@@ -14,6 +14,7 @@ test applies it, so a field the schema rejects fails the build.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +32,7 @@ from rook_py.chubaofs.provider import OPERATOR_SERVICE, ChubaoFSProvider  # noqa
 from rook_py.chubaofs.settings import DEFAULT_DISCOVER_INTERVAL  # noqa: E402
 from rook_py.framework.cmdline import format_duration  # noqa: E402
 from rook_py.framework.operator import default_image, operator_container  # noqa: E402
+from rook_py.framework.operator_config import configmap_name  # noqa: E402
 
 JSON = dict[str, Any]
 NAMESPACE = "rook-chubaofs"
@@ -99,9 +101,38 @@ def rbac_documents() -> list[JSON]:
     return docs
 
 
+def _yaml_scalar(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def settings_configmap() -> str:
+    """The operator settings ConfigMap with every key commented out, each with what it does."""
+    from rook_py.framework.settings import OperatorSettings, declared
+
+    provider = ChubaoFSProvider()
+    lines = [
+        "# The operator settings ConfigMap (as Rook's rook-ceph-operator-config). A key set here overrides the",
+        "# operator's environment (operator.yaml), which overrides the default; a command-line flag is never",
+        "# overridden. Uncomment a key to set it. Changes marked (live) apply at once; any other change makes the",
+        "# operator release its Lease and exit 0 to start again with it. docs/reference.md lists every setting.",
+        "apiVersion: v1", "kind: ConfigMap", "metadata:", f"  name: {configmap_name(provider.name)}",
+        f"  namespace: {NAMESPACE}", "  labels:", *(f"    {k}: {v}" for k, v in PART_OF.items()),
+        "# data:",
+    ]
+    for cls in (OperatorSettings, provider.settings_type):
+        for d in declared(cls):
+            if not d.configmap:
+                continue
+            example = f"#   {d.key}: {_yaml_scalar(d.flag.shown_default())}"
+            note = ("(live) " if d.live else "") + " ".join(d.flag.help.split())
+            lines.append(f"{example:<52} # {note}")
+    return "\n".join(lines) + "\n"
+
+
 def common() -> str:
-    return dump(rbac_documents(), "# Namespace, ServiceAccounts and least-privilege RBAC of the operator and its\n"
-                                  "# node daemons: exactly the API calls the code makes (no wildcards).\n")
+    return (dump(rbac_documents(), "# Namespace, ServiceAccounts and least-privilege RBAC of the operator and its\n"
+                                   "# node daemons: exactly the API calls the code makes (no wildcards).\n")
+            + "---\n" + settings_configmap())
 
 
 # -- operator.yaml ------------------------------------------------------------------------------

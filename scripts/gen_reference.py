@@ -42,28 +42,35 @@ def _flags_section() -> str:
 def _settings_table(cls: Any) -> list[str]:
     from rook_py.framework.settings import declared
 
-    rows = ["| flag | env | default | meaning |", "|---|---|---|---|"]
+    rows = ["| flag | env | default | settings ConfigMap | meaning |", "|---|---|---|---|---|"]
     for d in declared(cls):
         flag = d.flag
         envs = ", ".join(f"`{e}`" for e in flag.env_names)
         shown = flag.shown_default()
         default = f"`{shown}`" if shown else ""
+        where = ("no (flag or env only)" if not d.configmap
+                 else f"`{d.key}`, " + ("applied live" if d.live else "restarts the operator"))
         meaning = " ".join(flag.help.split()).replace("|", "\\|")
         if flag.choices:
             meaning += f" ({', '.join(flag.choices)})"
-        rows.append(f"| `--{flag.name}` | {envs} | {default} | {meaning} |")
+        rows.append(f"| `--{flag.name}` | {envs} | {default} | {where} | {meaning} |")
     return rows
 
 
 def _settings_section() -> str:
+    from rook_py.framework.operator_config import configmap_name
     from rook_py.framework.provider import load_providers
     from rook_py.framework.settings import OperatorSettings
 
     out = ["## Operator settings\n",
            "Every setting of `rook <provider> operator` is declared once (`rook_py/framework/settings.py`, "
-           "and a provider's `settings_type`); its flag, environment variables, default and this table "
-           "come from that declaration. Precedence: command-line flag, then the environment "
-           "(`ROOK_<FLAG>` first), then the default.\n",
+           "and a provider's `settings_type`); its flag, environment variables, default, settings "
+           "ConfigMap key and this table come from that declaration. Precedence: command-line flag, then "
+           "the settings ConfigMap, then the environment (`ROOK_<FLAG>` first), then the default. The "
+           "operator watches its settings ConfigMap (`rook-<provider>-operator-config` in its namespace, "
+           "every key commented in `manifests/common.yaml`): a change to a setting marked *applied live* "
+           "takes effect at once; any other change makes the operator release its Lease and exit 0, to "
+           "start again with it. A value that does not parse there is logged and ignored.\n",
            "Values are read as Rook's Go code reads them, in any case: booleans as `strconv.ParseBool` "
            "(`1`, `t`, `true`, `TRUE`, `0`, `f`, `false`, `False`, ...; also yes/no/on/off), durations as "
            "`time.ParseDuration` (`300ms`, `90s`, `1h30m`, `1.5h`; a bare number is seconds), integers as "
@@ -74,6 +81,7 @@ def _settings_section() -> str:
     for name, provider in sorted(load_providers().items()):
         if provider.settings_type is not None:
             out += [f"### The {name} provider's settings\n",
+                    f"Settings ConfigMap: `{configmap_name(name)}` in the operator's namespace.\n",
                     *_settings_table(provider.settings_type), ""]
     return "\n".join(out)
 

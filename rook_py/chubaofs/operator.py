@@ -24,6 +24,7 @@ from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import Fatal, format_duration
 from rook_py.framework.daemons.daemonset import NodeDaemon, Scheduling, ensure_daemonset, remove_daemonset
+from rook_py.framework.operator_config import configmap_name
 from rook_py.framework.provider import OperatorSettings
 
 JSON = dict[str, Any]
@@ -147,9 +148,15 @@ OPERATOR_CLUSTER_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
-#: In the operator's namespace only: its own Pod, its Lease, the node-daemon DaemonSets.
+#: In the operator's namespace only: its own Pod, its Lease, its settings ConfigMap, the
+#: node-daemon DaemonSets.
 OPERATOR_NAMESPACE_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+    # Read at start, then watched through a metadata.name field selector, which RBAC authorizes
+    # by name (kube-apiserver requestinfo.go). The cluster-wide configmaps rule covers it
+    # today; this one keeps it granted by name if that rule ever narrows.
+    {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [configmap_name("chubaofs")],
+     "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
     # A create names no object (RBAC cannot restrict it by name); the rest only touch our two.
     {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["create"]},

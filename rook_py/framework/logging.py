@@ -39,13 +39,18 @@ def parse_level(text: str) -> str:
     return name
 
 
+_current_stream: Any = None
+
+
 def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None) -> None:
     """Configure structlog and the standard library's root logger (libraries log through it)."""
+    global _current_stream
     level_name = parse_level(level)
     fmt = fmt.strip().lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown log format {fmt!r}; use one of {', '.join(FORMATS)}")
     numeric = LEVELS[level_name]
+    _current_stream = stream
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
@@ -62,6 +67,11 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream or sys.stderr, force=True)
+
+
+def set_level(level: str, fmt: str = "json") -> None:
+    """Change level and format of a running process, keeping the stream it logs to."""
+    configure_logging(level, fmt, _current_stream)
 
 
 class _LazyLogger:

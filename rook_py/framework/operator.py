@@ -17,21 +17,26 @@ Start-up order (after Rook's ``cmd/rook/ceph/operator.go`` and controller-runtim
    discovery, or created/updated first with ``--install-crds``;
 5. ``provider.pre_start`` (every replica, before leader election), a Manager from the settings,
    ``provider.setup``, ``manager.start``.
+
+Between steps 2 and 3 the operator settings ConfigMap (``rook-<provider>-operator-config``) is
+read and applied over flags/env; the manager then watches it, applying changes live or stopping
+for a fresh start (``rook_py.framework.operator_config``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from types import FrameType
 from typing import Any
 
 import rook_py
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import Fatal, Flag
-from rook_py.framework.logging import get_logger
+from rook_py.framework.logging import get_logger, set_level
 from rook_py.framework.provider import Provider
 from rook_py.framework.settings import OperatorSettings, from_values
 from rook_py.framework.settings import flags as settings_flags
@@ -184,20 +189,34 @@ def make_client(settings: OperatorSettings) -> Any:
 
 
 def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any = None,
-                 stop: threading.Event | None = None) -> int:
+                 stop: threading.Event | None = None, explicit: Set[str] = frozenset()) -> int:
     """Run the operator until ``stop`` is set or a signal arrives; returns the exit status.
 
+    ``settings`` come from flags, env and defaults; the settings ConfigMap is applied on top
+    (``operator_config``), except to the flag dests in ``explicit`` (given on the command line).
     ``client`` replaces the one built from the settings (tests). Raises ``Fatal`` for set-up
     problems; whatever ``Manager.start`` raises (lost lease, failed runnable) propagates so the
-    process exits non-zero and Kubernetes restarts it.
+    process exits non-zero and Kubernetes restarts it. Returns 0 when stopped, also when a
+    ConfigMap change needs a fresh start (the manager released the Lease first).
     """
     from rook_py.framework.manager import Manager
+    from rook_py.framework.operator_config import ConfigWatcher, OperatorConfig
 
     stop = stop or threading.Event()
     restore = _stop_on_signals(stop)
     own_client = client is None
     client = client if client is not None else make_client(settings)
     try:
+        config = OperatorConfig(provider, settings, explicit=explicit)
+        applied = config.apply(config.read(client))
+        config.log_applied(applied)
+        if (applied.settings.log_level, applied.settings.log_format) != (settings.log_level, settings.log_format):
+            set_level(applied.settings.log_level, applied.settings.log_format)
+        if own_client and (applied.settings.kube_api_qps, applied.settings.kube_api_burst) != (
+                settings.kube_api_qps, settings.kube_api_burst):
+            client.close()
+            client = make_client(applied.settings)
+        settings = dataclasses.replace(applied.settings)
         log.info("operator starting", provider=provider.name, version=rook_py.__version__,
                  namespace=settings.namespace, watch_namespace=settings.cache_namespace() or "(all)")
         settings.image = resolve_image(client, settings)
@@ -211,9 +230,14 @@ def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any 
             manager = Manager(client, settings.manager_options())
         except ValueError as err:
             raise Fatal(f"invalid manager options: {err}") from None
+        watcher = ConfigWatcher(config, client, applied, settings, on_restart=lambda changed: stop.set())
+        manager.add(watcher)
         provider.setup(manager, settings)
         manager.start(stop)
-        log.info("operator stopped")
+        if watcher.restart_requested:
+            log.info("operator stopped to start again with new settings", settings=watcher.restart_requested)
+        else:
+            log.info("operator stopped")
         return 0
     finally:
         restore()

@@ -24,11 +24,11 @@ the running operator applies without a restart when the ConfigMap changes
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rook_py.framework.cmdline import Fatal, Flag, env_name
+from rook_py.framework.cmdline import Fatal, Flag, env_name, parse_int
 
 if TYPE_CHECKING:
     from rook_py.framework.manager import ManagerOptions
@@ -70,6 +70,18 @@ def setting(default: Any, help: str, *, kind: str = "str", name: str | None = No
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """A ``parse`` for an integer setting with a lower bound (so a bad value is refused where it
+    is read, flag, env or ConfigMap alike, naming its source)."""
+    def parse(text: str) -> int:
+        value = parse_int(text)
+        if value < minimum:
+            raise ValueError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -119,23 +131,21 @@ def from_values(cls: type[T], values: Mapping[str, Any], **fixed: Any) -> T:
     return cls(**kwargs, **fixed)
 
 
-def explicit_fields(cls: type[Any], sources: Mapping[str, str]) -> frozenset[str]:
-    """The fields of ``cls`` given on the command line (``FlagSet.resolve`` sources)."""
-    return frozenset(d.field for d in declared(cls) if sources.get(d.flag.dest, "").startswith("--"))
 
 
 @dataclass
 class Overlay:
-    """What a settings ConfigMap changed: the new instance, the fields it set (-> key) and problems."""
+    """What a settings ConfigMap changed: the new instance, the flags it set (name -> key) and problems."""
 
     value: Any
     applied: dict[str, str]
     problems: list[str]
 
 
-def overlay(base: T, data: Mapping[str, str], *, explicit: frozenset[str] = frozenset(),
+def overlay(base: T, data: Mapping[str, str], *, explicit: Set[str] = frozenset(),
             source: str = "ConfigMap") -> Overlay:
-    """``base`` with the settings ``data`` (a ConfigMap's data) names.
+    """``base`` with the settings ``data`` (a ConfigMap's data) names; ``explicit`` holds the flag
+    dests given on the command line, which the data does not override.
 
     A value that does not parse is left out with a problem naming its key: bad input in the
     ConfigMap never stops the operator, it keeps the value it would have without that key.
@@ -152,7 +162,7 @@ def overlay(base: T, data: Mapping[str, str], *, explicit: frozenset[str] = froz
         if not d.configmap:
             problems.append(f"{source} key {key}: {d.flag.name} cannot be set there (only by flag or env); ignored")
             continue
-        if d.field in explicit:
+        if d.flag.dest in explicit:
             problems.append(f"{source} key {key}: ignored, --{d.flag.name} is given on the command line")
             continue
         try:
@@ -160,7 +170,7 @@ def overlay(base: T, data: Mapping[str, str], *, explicit: frozenset[str] = froz
         except Fatal as err:
             problems.append(f"{err}; ignored")
             continue
-        applied[d.field] = key
+        applied[d.flag.name] = key
     return Overlay(dataclasses.replace(base, **changes) if changes else base, applied, problems)  # type: ignore[type-var]
 
 
@@ -203,9 +213,9 @@ class OperatorSettings:
     metrics_bind_address: str = setting(":8080", "metrics endpoint address; 0 disables")
     health_probe_bind_address: str = setting(":8081", "healthz/readyz endpoint address; 0 disables")
     graceful_shutdown_timeout: float = setting(30.0, "time in-flight reconciles get on shutdown", kind="duration")
-    max_concurrent_reconciles: int = setting(1, "workers per controller", kind="int")
+    max_concurrent_reconciles: int = setting(1, "workers per controller", kind="int", parse=at_least(1))
     kube_api_qps: float = setting(20.0, "client-side rate limit (queries per second); 0 disables", kind="float")
-    kube_api_burst: int = setting(30, "client-side burst", kind="int")
+    kube_api_burst: int = setting(30, "client-side burst", kind="int", parse=at_least(1))
     log_level: str = setting("info", "log level: critical, error, warning, notice, info, debug, trace "
                                      "(Rook's names, any case)", kind="log-level", live=True)
     log_format: str = setting("json", "log format", choices=("json", "console"), live=True)
@@ -229,8 +239,6 @@ class OperatorSettings:
                        "(set it from the downward API, metadata.namespace, or pass --namespace)")
         if self.max_concurrent_reconciles < 1:
             out.append("--max-concurrent-reconciles must be >= 1")
-        if self.kube_api_burst < 1:
-            out.append("--kube-api-burst must be >= 1")
         return out
 
     def cache_namespace(self) -> str | None:
