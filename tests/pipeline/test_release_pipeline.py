@@ -193,6 +193,10 @@ def test_every_release_end_to_end(tmp_path: Path) -> None:
         for version, url in urls.items():
             wait_until(lambda url=url: (len(query(url, "up{job=\"chubaofs\"} == 1")) == 6 and query(url, "chubaofs:datanodes:count")) or None,
                        TIMEOUT, what=f"{version}: 6 targets up and the recording rules")
+        for version, url in urls.items():
+            # Roles come from the Consul tags (3.x Meta claims role=fuseclient for every daemon).
+            roles = sorted(r["metric"]["role"] for r in query(url, 'up{job="chubaofs"}'))
+            assert roles == ["dataNode", "dataNode", "master", "master", "metanode", "metanode"], version
         time.sleep(3)  # several evaluation cycles with `for: 1s`
         for version, url in urls.items():
             assert firing(url) == {}, version

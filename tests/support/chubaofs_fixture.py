@@ -274,3 +274,26 @@ class FixtureCluster:
             body["Meta"] = {"dataset": "custom", "category": "custom", "app": "cfs", "role": "fuseclient",
                             "metric_path": "/metrics", "cluster": self.cluster, "commit": "fixture"}
         return body
+
+
+class MixedCluster:
+    """A cluster in the middle of a rolling upgrade: the daemons named in `upgraded` run `new`'s
+    release, the others `old`'s. Fault switches set with `set` apply to both halves."""
+
+    def __init__(self, old: str, new: str, upgraded: set[str], cluster: str = "prod") -> None:
+        self.old, self.new = FixtureCluster(old, cluster=cluster), FixtureCluster(new, cluster=cluster)
+        self.new.daemons = self.old.daemons  # one set of daemons, one health state
+        self.upgraded = upgraded
+        self.cluster = cluster
+
+    @property
+    def daemons(self) -> dict[str, Daemon]:
+        return self.old.daemons
+
+    def set(self, **switches: Any) -> None:
+        for half in (self.old, self.new):
+            for name, value in switches.items():
+                setattr(half, name, value)
+
+    def samples(self, daemon_name: str, now: float) -> list[Sample]:
+        return (self.new if daemon_name in self.upgraded else self.old).samples(daemon_name, now)

@@ -20,7 +20,7 @@ import yaml
 
 from rook_py.chubaofs.monitor.config.rules import BUILTIN_ALERTS, RECORDING_GROUP, render_alert_rules
 from rook_py.chubaofs.versions import TESTED_VERSIONS
-from tests.support.chubaofs_fixture import GIB, FixtureCluster
+from tests.support.chubaofs_fixture import GIB, FixtureCluster, MixedCluster
 from tests.tools.promtools import PROMTOOL, assert_tool_ok, requires_promtool, run_tool
 from tests.tools.test_promtool_alerts import Expect, _expected_alert
 
@@ -34,7 +34,7 @@ _IPS = {"master-1": "10.0.0.1", "master-2": "10.0.0.2", "datanode-1": "10.0.1.1"
         "metanode-1": "10.0.2.1", "metanode-2": "10.0.2.2"}
 
 
-def _target_labels(cluster: FixtureCluster, name: str) -> dict[str, str]:
+def _target_labels(cluster: FixtureCluster | MixedCluster, name: str) -> dict[str, str]:
     daemon = cluster.daemons[name]
     ip, port = _IPS[name], _PORTS[name]
     return {"job": "chubaofs", "instance": f"{ip}:{port}", "app": "cfs", "role": daemon.role,
@@ -45,7 +45,7 @@ def _series_text(name: str, labels: dict[str, str]) -> str:
     return name + "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
-def input_series(timeline: list[FixtureCluster]) -> list[dict[str, str]]:
+def input_series(timeline: list[FixtureCluster] | list[MixedCluster]) -> list[dict[str, str]]:
     """promtool input_series from one FixtureCluster state per minute ("_" where absent)."""
     values: dict[str, list[str]] = {}
     for step, state in enumerate(timeline):
@@ -142,7 +142,7 @@ def test_every_recording_rule_has_expectations() -> None:
 
 
 def _record_test(version: str, records: dict[str, list[tuple[dict[str, str], float]]],
-                 states: list[FixtureCluster], eval_time: str = "10m") -> dict[str, Any]:
+                 states: list[FixtureCluster] | list[MixedCluster], eval_time: str = "10m") -> dict[str, Any]:
     return {
         "interval": "1m",
         "input_series": input_series(states),
@@ -275,7 +275,7 @@ HEALTHY: dict[str, Callable[[FixtureCluster], None] | None] = {
 }
 
 
-def _alert_test(states: list[FixtureCluster], eval_time: str, expected: dict[str, list[Expect]],
+def _alert_test(states: list[FixtureCluster] | list[MixedCluster], eval_time: str, expected: dict[str, list[Expect]],
                 rule_text: str) -> dict[str, Any]:
     return {
         "interval": "1m",
@@ -313,3 +313,51 @@ def test_faults_cover_every_chubaofs_alert_with_a_signal_on_some_release() -> No
     # Those left out are covered release-independently by test_promtool_alerts.py (agent, Consul,
     # capacity and meta node gauges have the same name and unit on every release).
     assert chubaofs_alerts <= fired
+
+
+# --- a rolling upgrade: daemons of two releases side by side ------------------------------------
+
+UPGRADES = {
+    # The leader (master-1) is still on 2.4.0; the follower and one node of each kind run 3.3.0.
+    "leader-old": ("2.4.0", "3.3.0", {"master-2", "datanode-2", "metanode-2"}),
+    # The leader already runs 3.3.0; the follower and the other nodes are still on 2.4.0.
+    "leader-new": ("2.4.0", "3.3.0", {"master-1", "datanode-1", "metanode-1"}),
+}
+
+
+def _mixed_timeline(key: str, **faults: Any) -> list[MixedCluster]:
+    old, new, upgraded = UPGRADES[key]
+    states = []
+    for step in range(STEPS):
+        state = MixedCluster(old, new, upgraded, cluster=CLUSTER)
+        if faults and step >= FAULT_FROM:
+            state.set(**faults)
+        states.append(state)
+    return states
+
+
+@requires_promtool
+@pytest.mark.parametrize("key", sorted(UPGRADES))
+def test_a_cluster_in_a_rolling_upgrade(tmp_path: Path, key: str) -> None:
+    rule_text = render_alert_rules(cluster_name=CLUSTER, scrape_interval="30s")
+    leader_new = key == "leader-new"
+    healthy_records: dict[str, list[tuple[dict[str, str], float]]] = {
+        "chubaofs:master_no_leader": [({}, 0)],
+        "chubaofs:datanodes:count": [({}, 2)],
+        "chubaofs:volume_capacity:bytes": [({"volName": "images"}, 200 * GIB), ({"volName": "logs"}, 100 * GIB)],
+        # From the 3.3.0 leader's vol_meta_count, or else counted by partition over 2.4.0 and
+        # 3.3.0 meta nodes (partid only / partid and vol), each partition once.
+        "chubaofs:inodes:count": [({}, 1500)],
+        "chubaofs:volume_inodes:count": [({"volName": "images"}, 300), ({"volName": "logs"}, 1200)] if leader_new else [],
+        # A 3.3.0 follower publishes the leader-only gauges as 0, so a gauge the 2.4.0 leader lacks
+        # reads 0 (not absent) until the leader is upgraded; it can never raise an alert.
+        "chubaofs:datanodes_not_writable:count": [({}, 0)],
+    }
+    no_leader = _mixed_timeline(key, leader=None)
+    _run(tmp_path, [
+        _record_test(key, healthy_records, _mixed_timeline(key)),
+        _record_test(key, {"chubaofs:disk_error": [({"addr": "10.0.1.1:17310", "disk": "/cfs/disk2"}, 1)]},
+                     _mixed_timeline(key, bad_disk=("datanode-1", "/cfs/disk2"))),
+        _alert_test(_mixed_timeline(key), "25m", {}, rule_text),
+        _alert_test(no_leader, "20m", {"ChubaoFSMasterNoLeader": [_cluster_alert(1)]}, rule_text),
+    ])

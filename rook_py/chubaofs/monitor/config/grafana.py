@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import re
 from importlib import resources
 from typing import Any
 
@@ -68,9 +67,6 @@ def render_dashboard_provider(*, path: str = "/var/lib/grafana/dashboards") -> s
     return dump_yaml({"apiVersion": 1, "providers": [provider]})
 
 
-_RECORD = re.compile(r"chubaofs:[a-z_:]+[a-z]")
-
-
 @functools.cache
 def _shipped() -> dict[str, str]:
     folder = resources.files("rook_py.chubaofs.monitor").joinpath("dashboards")
@@ -92,8 +88,7 @@ def _panels(items: list[JSON]) -> list[JSON]:
 
 def target_since(expr: str) -> Release | None:
     """The first release with data for a panel query (None: it reads no normalised series)."""
-    records = [normalise.BY_RECORD[name] for name in _RECORD.findall(expr)]
-    return max((r.since for r in records), default=None)
+    return max((r.since for r in normalise.records_in(expr)), default=None)
 
 
 def panel_availability(panel: JSON, release: Release) -> tuple[bool, list[str]]:
@@ -107,7 +102,7 @@ def panel_availability(panel: JSON, release: Release) -> tuple[bool, list[str]]:
         for target, since in missing:
             what = target.get("legendFormat") or target["refId"]
             notes.append(f"{what}: not available on {release.display} (needs {since} or later).")
-    for name in sorted({n for t in targets for n in _RECORD.findall(t["expr"])}):
+    for name in sorted({s.record for t in targets for s in normalise.records_in(t["expr"])}):
         caveat = normalise.caveat(normalise.BY_RECORD[name], release)
         if caveat:
             notes.append(f"On {release.display}: {caveat}.")

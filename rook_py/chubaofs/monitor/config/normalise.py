@@ -32,9 +32,10 @@ metanode/metrics.go, util/exporter/*.go in chubaofs/chubaofs and cubefs/cubefs):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from rook_py.chubaofs.versions import OLDEST_SUPPORTED, Release
+from rook_py.chubaofs.versions import OLDEST_SUPPORTED, Release, parse_release
 
 #: Multiply integer GiB by this to get bytes.
 GIB = 1 << 30
@@ -55,9 +56,7 @@ class Signal:
     labels: tuple[str, ...] = field(default=("cluster",))
 
 
-def _r(version: str) -> Release:
-    major, minor, patch = (int(p) for p in version.split("."))
-    return Release(major, minor, patch)
+_r = parse_release
 
 
 ALL = OLDEST_SUPPORTED
@@ -186,3 +185,12 @@ BY_RECORD: dict[str, Signal] = {signal.record: signal for signal in SIGNALS}
 
 def render(signal: Signal, cluster_matcher: str, window: str) -> str:
     return signal.expr.replace("$SEL", cluster_matcher).replace("$WINDOW", window)
+
+
+_RECORD_NAME = re.compile(r"chubaofs:[a-z_:]+[a-z]")
+
+
+def records_in(expr: str) -> list[Signal]:
+    """The normalised series a PromQL expression reads, in order of appearance (KeyError for a
+    ``chubaofs:*`` name no recording rule defines)."""
+    return [BY_RECORD[name] for name in _RECORD_NAME.findall(expr)]

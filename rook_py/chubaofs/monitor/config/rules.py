@@ -20,6 +20,7 @@ inhibition (critical silences warning, equal alertname+cluster) suppresses the d
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -318,12 +319,17 @@ def _recording_rules(sel: str, window: str) -> list[JSON]:
 def alert_signals() -> dict[str, tuple[str, ...]]:
     """alert name -> the ``chubaofs:*`` series its expression reads (empty: only ``up`` or agent
     metrics, which every release has)."""
+    return dict(_alert_signals())
+
+
+@functools.cache
+def _alert_signals() -> dict[str, tuple[str, ...]]:
     result: dict[str, tuple[str, ...]] = {}
     for group in yaml_groups(render_alert_rules(cluster_name="x")):
         for rule in group["rules"]:
             if "alert" in rule:
-                found = tuple(sorted(set(re.findall(r"chubaofs:[a-z_:]+[a-z]", rule["expr"]))))
-                result[rule["alert"]] = tuple(sorted(set(result.get(rule["alert"], ())) | set(found)))
+                found = {signal.record for signal in normalise.records_in(rule["expr"])}
+                result[rule["alert"]] = tuple(sorted(set(result.get(rule["alert"], ())) | found))
     return result
 
 
