@@ -15,13 +15,16 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 from rook_py.framework.client import errors
+from rook_py.framework.kube.conditions import get_condition, set_condition
+from rook_py.framework.kube.lists import patch_merge_key
+from rook_py.framework.kube.owners import controller_of, controller_reference, owner_scope_error, same_owner
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+Path = tuple[str, ...]
 
 __all__ = [
     "LAST_APPLIED_ANNOTATION",
@@ -112,51 +115,22 @@ class AlreadyOwnedError(ValueError):
         self.owner = owner
 
 
-def _group(api_version: str) -> str:
-    return api_version.rpartition("/")[0]
-
-
-def _same_owner(a: JSON, b: JSON) -> bool:
-    # Same referent regardless of version: group + kind + name, as controller-runtime compares.
-    return (_group(a.get("apiVersion", "")) == _group(b.get("apiVersion", ""))
-            and a.get("kind") == b.get("kind") and a.get("name") == b.get("name"))
-
-
-def controller_of(obj: JSON) -> JSON | None:
-    """The ownerReference with ``controller: true``, if any."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller"):
-            result: JSON = ref
-            return result
-    return None
-
-
 def set_controller_reference(owner: JSON, obj: JSON) -> None:
     """Make ``owner`` the controller of ``obj`` (mutates ``obj``, which must be the caller's own
     copy). Raises ``AlreadyOwnedError`` if another object is the controller, and ``ValueError``
     for references the garbage collector would reject: a namespaced owner of a cluster-scoped
     object, or an owner in another namespace. A cluster-scoped owner may own anything."""
-    owner_meta = owner.get("metadata") or {}
-    if not owner_meta.get("uid") or not owner_meta.get("name"):
-        raise ValueError("owner must have metadata.name and metadata.uid (read it from the server)")
-    owner_ns = owner_meta.get("namespace")
+    ref = controller_reference(owner)  # ValueError without name and uid
+    problem = owner_scope_error(owner, obj)
+    if problem is not None:
+        raise ValueError(problem)
     obj_meta = obj.setdefault("metadata", {})
-    obj_ns = obj_meta.get("namespace")
-    if owner_ns:
-        if not obj_ns:
-            raise ValueError("cluster-scoped resource must not have a namespace-scoped owner, "
-                             f"owner's namespace {owner_ns}")
-        if owner_ns != obj_ns:
-            raise ValueError(f"cross-namespace owner references are disallowed, owner's namespace "
-                             f"{owner_ns}, obj's namespace {obj_ns}")
-    ref: JSON = {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner_meta["name"],
-                 "uid": owner_meta["uid"], "controller": True, "blockOwnerDeletion": True}
     current = controller_of(obj)
-    if current is not None and not _same_owner(current, ref):
+    if current is not None and not same_owner(current, ref):
         raise AlreadyOwnedError(obj, current)
     refs: list[JSON] = list(obj_meta.get("ownerReferences") or [])
     for i, existing in enumerate(refs):
-        if _same_owner(existing, ref):
+        if same_owner(existing, ref):
             refs[i] = ref
             break
     else:
@@ -223,56 +197,6 @@ def remove_finalizer(client: ObjectClient, obj: JSON, name: str, *, attempts: in
         return obj
 
 
-# -- conditions -----------------------------------------------------------------------------------
-
-def _now() -> str:
-    # metav1.Time serialises as RFC 3339 with second precision, UTC.
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def get_condition(status: JSON | None, type_: str) -> JSON | None:
-    """The condition of ``type_`` in ``status["conditions"]``, or None."""
-    for cond in (status or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            found: JSON = cond
-            return found
-    return None
-
-
-def set_condition(status: JSON, type_: str, status_value: str, reason: str, message: str,
-                  observed_generation: int | None = None) -> bool:
-    """Set a condition in ``status["conditions"]`` (mutates ``status``, the caller's copy).
-
-    Semantics of apimachinery's ``meta.SetStatusCondition``
-    (k8s.io/apimachinery/pkg/api/meta/conditions.go): ``lastTransitionTime`` changes only when
-    ``status`` changes; reason, message and observedGeneration are updated in place
-    (``observed_generation=None`` leaves a recorded generation as it is). Returns whether
-    anything changed, so a caller can skip a status write when nothing did.
-    """
-    if status_value not in ("True", "False", "Unknown"):
-        raise ValueError(f'condition status must be "True", "False" or "Unknown", got {status_value!r}')
-    conditions: list[JSON] = status.setdefault("conditions", [])
-    existing = get_condition(status, type_)
-    if existing is None:
-        new: JSON = {"type": type_, "status": status_value, "lastTransitionTime": _now(),
-                     "reason": reason, "message": message}
-        if observed_generation is not None:
-            new["observedGeneration"] = observed_generation
-        conditions.append(new)
-        return True
-    changed = False
-    if existing.get("status") != status_value:
-        existing["status"] = status_value
-        existing["lastTransitionTime"] = _now()
-        changed = True
-    for key, value in (("reason", reason), ("message", message),
-                       ("observedGeneration", observed_generation)):
-        if value is not None and existing.get(key) != value:
-            existing[key] = value
-            changed = True
-    return changed
-
-
 # -- status ---------------------------------------------------------------------------------------
 
 def update_status(client: ObjectClient, obj: JSON, new_status: JSON, *, attempts: int = 5) -> JSON:
@@ -325,24 +249,6 @@ def _anchor_transition_times(status: JSON, live_status: JSON | None) -> JSON:
 
 # -- apply ----------------------------------------------------------------------------------------
 
-# Lists of maps merged element-wise by key, as the strategic-merge-patch struct tags of
-# k8s.io/api declare them (patchMergeKey). "ports" is keyed by containerPort in a container
-# and by port in a Service; the first candidate that every desired element carries, uniquely,
-# is used. Other lists of maps are merged by position when their lengths match, else replaced.
-MERGE_KEYS: dict[str, tuple[str, ...]] = {
-    "containers": ("name",),
-    "initContainers": ("name",),
-    "ephemeralContainers": ("name",),
-    "env": ("name",),
-    "volumes": ("name",),
-    "volumeMounts": ("mountPath",),
-    "volumeDevices": ("devicePath",),
-    "ports": ("containerPort", "port"),
-    "imagePullSecrets": ("name",),
-    "hostAliases": ("ip",),
-    "ownerReferences": ("uid",),
-}
-
 # Server-managed metadata never taken from a desired object.
 _SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields",
                     "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -359,13 +265,17 @@ class ApplyResult:
     action: Literal["created", "updated", "unchanged"]
 
 
-def _merge_key(field: str, desired: list[Any], live: list[Any]) -> str | None:
+def _merge_key(kind: str | None, path: Path, desired: list[Any], live: list[Any]) -> str | None:
+    """The patch merge key of the list (kube.lists, as kubectl apply merges), if every element is a
+    map and every desired element carries the key, uniquely; else None (merged by position)."""
+    key = patch_merge_key(kind, path)
+    if key is None:
+        return None
     if not all(isinstance(e, dict) for e in desired) or not all(isinstance(e, dict) for e in live):
         return None
-    for key in MERGE_KEYS.get(field, ()):
-        values = [e.get(key, _MISSING) for e in desired]
-        if _MISSING not in values and len({json.dumps(v, sort_keys=True) for v in values}) == len(values):
-            return key
+    values = [e.get(key, _MISSING) for e in desired]
+    if _MISSING not in values and len({json.dumps(v, sort_keys=True) for v in values}) == len(values):
+        return key
     return None
 
 
@@ -385,12 +295,13 @@ def _prune(live: Any, last: Any) -> Any:
     return _MISSING
 
 
-def _merge_lists(live: list[Any], desired: list[Any], last: list[Any] | None, field: str) -> list[Any]:
-    key = _merge_key(field, desired, live)
+def _merge_lists(live: list[Any], desired: list[Any], last: list[Any] | None, kind: str | None,
+                 path: Path) -> list[Any]:
+    key = _merge_key(kind, path, desired, live)
     if key is None:
         if len(live) == len(desired) and all(isinstance(e, dict) for e in (*live, *desired)):
             lasts: list[Any] = last if last is not None and len(last) == len(desired) else [None] * len(desired)
-            return [_merge(lv, dv, la, field) for lv, dv, la in zip(live, desired, lasts, strict=True)]
+            return [_merge(lv, dv, la, kind, path) for lv, dv, la in zip(live, desired, lasts, strict=True)]
         return desired if desired != live else live
     wanted = {json.dumps(e[key], sort_keys=True): e for e in desired}
     previous = {json.dumps(e[key], sort_keys=True): e for e in last or () if isinstance(e, dict) and key in e}
@@ -401,7 +312,7 @@ def _merge_lists(live: list[Any], desired: list[Any], last: list[Any] | None, fi
     for element in live:
         k = json.dumps(element.get(key, None), sort_keys=True)
         if k in wanted:
-            out.append(_merge(element, wanted[k], previous.get(k), field))
+            out.append(_merge(element, wanted[k], previous.get(k), kind, path))
             seen.add(k)
         elif k not in previous:
             out.append(element)  # someone else's element
@@ -410,15 +321,15 @@ def _merge_lists(live: list[Any], desired: list[Any], last: list[Any] | None, fi
     return out
 
 
-def _merge(live: Any, desired: Any, last: Any, field: str) -> Any:
+def _merge(live: Any, desired: Any, last: Any, kind: str | None, path: Path) -> Any:
     if isinstance(desired, dict) and isinstance(live, dict):
-        return _merge_maps(live, desired, last if isinstance(last, dict) else None)
+        return _merge_maps(live, desired, last if isinstance(last, dict) else None, kind, path)
     if isinstance(desired, list) and isinstance(live, list):
-        return _merge_lists(live, desired, last if isinstance(last, list) else None, field)
+        return _merge_lists(live, desired, last if isinstance(last, list) else None, kind, path)
     return live if live == desired else desired
 
 
-def _merge_maps(live: JSON, desired: JSON, last: JSON | None) -> JSON:
+def _merge_maps(live: JSON, desired: JSON, last: JSON | None, kind: str | None, path: Path) -> JSON:
     # Shallow copy: untouched subtrees stay shared with ``live`` and are never mutated.
     out = dict(live)
     for key, want in desired.items():
@@ -433,7 +344,7 @@ def _merge_maps(live: JSON, desired: JSON, last: JSON | None) -> JSON:
                 continue
             out[key] = want
         else:
-            out[key] = _merge(have, want, last.get(key) if last is not None else None, key)
+            out[key] = _merge(have, want, last.get(key) if last is not None else None, kind, (*path, key))
     if last is not None:
         for key, last_value in last.items():
             if key not in desired and key in out:
@@ -449,8 +360,11 @@ def three_way_merge(live: JSON, desired: JSON, last_applied: JSON | None) -> JSO
     """The object to write so that every field in ``desired`` has its desired value, fields we
     applied last time but no longer want are removed, and everything else in ``live``
     (server defaults, other controllers' and users' fields) is kept. Inputs are not mutated;
-    the result shares unchanged subtrees with ``live``. ``result == live`` means no write."""
-    return _merge_maps(live, desired, last_applied)
+    the result shares unchanged subtrees with ``live``. ``result == live`` means no write.
+    Lists merge as ``kubectl apply`` merges them: by their patch merge key
+    (``rook_py.framework.kube.lists``, by the object's kind and the list's path)."""
+    kind = desired.get("kind") or live.get("kind")
+    return _merge_maps(live, desired, last_applied, kind if isinstance(kind, str) else None, ())
 
 
 def _clean_desired(desired: JSON) -> JSON:

@@ -14,7 +14,7 @@ from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.monitor import common
 from rook_py.chubaofs.monitor.common import MonitorContext
 from rook_py.framework.client.errors import NotFound
-from rook_py.framework.labels import parse_selector, validate_label_value
+from rook_py.framework.kube.selectors import parse_selector, validate_label_value
 from tests.e2e.test_chubaomonitor import NS, env, monitor_body, running_operator, status_of, wait_for
 
 __all__ = ["env"]  # the fixture, shared with the main ChubaoMonitor suite

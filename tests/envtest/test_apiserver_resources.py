@@ -50,7 +50,11 @@ def test_pod_defaults_and_field_selectors(raw: Raw) -> None:
     _, pending = raw.get(f"{PODS}?fieldSelector=status.phase%3DPending,metadata.name%21%3Da")
     assert [p["metadata"]["name"] for p in pending["items"]] == ["b"]
     code, err = raw.get(f"{CMS}?fieldSelector=spec.nodeName%3Dx")
-    assert code == 400 and "field label not supported" in err["message"]
+    # ConfigMaps register no field-label conversion: kube-apiserver's default wording
+    assert code == 400 and err["message"] == ('"spec.nodeName" is not a known field selector: '
+                                              'only "metadata.name", "metadata.namespace"')
+    code, err = raw.get(f"{PODS}?fieldSelector=spec.bogus%3Dx")
+    assert code == 400 and err["message"] == "field label not supported: spec.bogus"
     code, err = raw.post(PODS, {"metadata": {"name": "empty"}, "spec": {"containers": []}})
     assert code == 422 and err["details"]["causes"][0]["field"] == "spec.containers"
 

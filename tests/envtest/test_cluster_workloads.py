@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from typing import Any
 
 from rook_py.envtest.cluster import SimulatedCluster
 from rook_py.envtest.cluster.base import DelayingQueue, int_or_percent, spec_hash
-from rook_py.envtest.cluster.volumes import parse_quantity
 from rook_py.framework.client.errors import NotFound
 from tests.envtest import cluster_support
 from tests.envtest.cluster_support import eventually, items, names, pod_template
@@ -354,16 +352,6 @@ def test_standalone_pvc_is_bound_to_a_new_volume_and_volume_reclaimed(api: Any, 
     assert api.get("v1", "persistentvolumes", volume_name)["spec"]["capacity"] == {"storage": "8Gi"}
     api.delete("v1", "persistentvolumeclaims", "scratch", "default")
     eventually(lambda: _missing(api, "v1", "persistentvolumes", volume_name, None), what="volume reclaimed")
-
-
-def test_parse_quantity() -> None:
-    assert parse_quantity("10Gi") == 10 * 2**30
-    assert parse_quantity("1.5Gi") == 3 * 2**29
-    assert parse_quantity("500M") == 500 * 10**6
-    assert parse_quantity("100m") == Fraction(1, 10)
-    assert parse_quantity("2e3") == 2000
-    assert parse_quantity("7") == 7
-    assert parse_quantity("1Ti") > parse_quantity("1000Gi")
 
 
 # --- pure helpers -----------------------------------------------------------------------------------

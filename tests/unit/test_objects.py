@@ -11,6 +11,7 @@ import pytest
 
 from rook_py.framework import objects
 from rook_py.framework.client import errors
+from rook_py.framework.kube import times
 from rook_py.framework.objects import (
     LAST_APPLIED_ANNOTATION,
     AlreadyOwnedError,
@@ -252,7 +253,7 @@ def test_remove_finalizer_on_vanished_object(fake: FakeClient) -> None:
 # -- conditions ----------------------------------------------------------------------------------
 
 def test_set_condition_transition_semantics(mocker: Any) -> None:
-    now = mocker.patch.object(objects, "_now", return_value="2024-01-01T00:00:00Z")
+    now = mocker.patch.object(times, "now", return_value="2024-01-01T00:00:00Z")
     status: JSON = {}
     assert set_condition(status, "Ready", "False", "Starting", "waiting", 1)
     cond = get_condition(status, "Ready")
@@ -462,7 +463,6 @@ def test_apply_tolerates_server_dropping_empty_values(mocker: Any) -> None:
 
 def test_update_status_after_conflict_keeps_fresh_transition_times(mocker: Any) -> None:
     """A status computed from a stale copy must not move a condition's transition back in time."""
-    from rook_py.framework import objects
     from rook_py.framework.client import errors
 
     def cond(status: str, when: str) -> dict[str, Any]:

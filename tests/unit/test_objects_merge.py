@@ -74,23 +74,41 @@ def test_removed_owned_leaf_is_gone() -> None:
 
 
 def test_keyed_list_keeps_foreign_elements_and_drops_ours() -> None:
-    live = {"containers": [{"name": "app", "image": "a", "imagePullPolicy": "Always"},
-                           {"name": "side", "image": "s"},
-                           {"name": "old", "image": "o"}]}
-    last = {"containers": [{"name": "app", "image": "a"}, {"name": "old", "image": "o"}]}
-    desired = {"containers": [{"name": "new", "image": "n"}, {"name": "app", "image": "b"}]}
-    merged = three_way_merge(live, desired, last)
-    assert merged["containers"] == [{"name": "app", "image": "b", "imagePullPolicy": "Always"},
+    live = {"spec": {"containers": [{"name": "app", "image": "a", "imagePullPolicy": "Always"},
                                     {"name": "side", "image": "s"},
-                                    {"name": "new", "image": "n"}]
+                                    {"name": "old", "image": "o"}]}}
+    last = {"spec": {"containers": [{"name": "app", "image": "a"}, {"name": "old", "image": "o"}]}}
+    desired = {"spec": {"containers": [{"name": "new", "image": "n"}, {"name": "app", "image": "b"}]}}
+    merged = three_way_merge(live, desired, last)
+    assert merged["spec"]["containers"] == [{"name": "app", "image": "b", "imagePullPolicy": "Always"},
+                                            {"name": "side", "image": "s"},
+                                            {"name": "new", "image": "n"}]
 
 
 def test_ports_key_choice_and_duplicate_keys_fall_back() -> None:
-    live = {"ports": [{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53, "protocol": "TCP"}]}
-    desired = {"ports": [{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53, "protocol": "TCP"}]}
-    assert three_way_merge(live, desired, None) == live  # positional merge, no change
-    svc_live = {"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]}
-    assert three_way_merge(svc_live, {"ports": [{"port": 80}]}, None) == svc_live
+    ports = [{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53, "protocol": "TCP"}]
+    live = {"kind": "Pod", "spec": {"containers": [{"name": "dns", "ports": ports}]}}
+    desired = {"kind": "Pod", "spec": {"containers": [{"name": "dns", "ports": copy.deepcopy(ports)}]}}
+    assert three_way_merge(live, desired, None) == live  # duplicate merge keys: positional merge, no change
+    svc_live = {"kind": "Service", "spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]}}
+    assert three_way_merge(svc_live, {"kind": "Service", "spec": {"ports": [{"port": 80}]}}, None) == svc_live
+
+
+def test_container_ports_merge_by_container_port_service_ports_by_port() -> None:
+    """One table (kube.lists) for every list: a container's ports by containerPort, a Service's by
+    port, and a ports list anywhere else (an Ingress backend's, say) replaced whole."""
+    live = {"kind": "Pod", "spec": {"containers": [{"name": "c", "ports": [
+        {"containerPort": 80, "name": "http"}, {"containerPort": 9090, "name": "metrics"}]}]}}
+    desired = {"kind": "Pod", "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 9090}]}]}}
+    merged = three_way_merge(live, desired, None)
+    assert merged["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "name": "http"},
+                                                        {"containerPort": 9090, "name": "metrics"}]
+    svc = {"kind": "Service", "spec": {"ports": [{"port": 80, "name": "a"}, {"port": 81, "name": "b"}]}}
+    merged = three_way_merge(svc, {"kind": "Service", "spec": {"ports": [{"port": 81, "name": "c"}]}}, None)
+    assert merged["spec"]["ports"] == [{"port": 80, "name": "a"}, {"port": 81, "name": "c"}]
+    other = {"kind": "EndpointSlice", "ports": [{"port": 80, "name": "a"}, {"port": 81, "name": "b"}]}
+    merged = three_way_merge(other, {"kind": "EndpointSlice", "ports": [{"port": 81, "name": "c"}]}, None)
+    assert merged["ports"] == [{"port": 81, "name": "c"}]
 
 
 def test_unkeyed_lists_positional_or_atomic() -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rook_py.chubaofs import versions
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.api.schema import LABEL_NAME_PATTERN
+from rook_py.framework.kube.quantity import parse_quantity
 
 JSON = dict[str, Any]
 SecretLookup = Callable[[str], "JSON | None"]
@@ -30,14 +30,6 @@ _DURATION_RE = re.compile(
 _BYTE_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40,
                "PB": 1 << 50, "EB": 1 << 60}
 _BYTE_RE = re.compile(r"^(\d+)(B|KB|MB|GB|TB|PB|EB)$")
-_QUANTITY_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|"
-                          r"[eE][+-]?(?:\d+(?:\.\d*)?|\.\d+))?$")
-_QUANTITY_SUFFIX = {"": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"),
-                    "m": Decimal("1e-3"), "k": Decimal(10) ** 3, "M": Decimal(10) ** 6,
-                    "G": Decimal(10) ** 9, "T": Decimal(10) ** 12, "P": Decimal(10) ** 15,
-                    "E": Decimal(10) ** 18, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20,
-                    "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50,
-                    "Ei": Decimal(2) ** 60}
 _LABEL_NAME_RE = re.compile(LABEL_NAME_PATTERN)
 
 
@@ -65,22 +57,6 @@ def parse_byte_size(text: str) -> int:
     return int(match.group(1)) * _BYTE_UNITS[match.group(2)]
 
 
-def parse_quantity(value: str | int | float) -> Decimal:
-    """The numeric value of a Kubernetes quantity (``1Gi`` -> 1073741824)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return Decimal(str(value))
-    match = _QUANTITY_RE.match(str(value).strip())
-    if match is None:
-        raise ValueError(f"not a valid quantity: {value!r} (use e.g. 10Gi)")
-    number, suffix = match.group(1), match.group(2) or ""
-    try:
-        if suffix[:1] in ("e", "E"):
-            return Decimal(number) * Decimal(10) ** Decimal(suffix[1:])
-        return Decimal(number) * _QUANTITY_SUFFIX[suffix]
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
-        raise ValueError(f"not a valid quantity: {value!r}") from exc
-
-
 def _secret_keys(secret: JSON) -> set[str]:
     return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
 
@@ -101,11 +77,12 @@ def secret_value(secret: JSON, key: str) -> str | None:
 def _check_storage(problems: list[str], field: str, storage: JSON | None) -> None:
     if not storage:
         return
+    size = storage.get("size", "")
     try:
-        if parse_quantity(storage.get("size", "")) <= 0:
+        if parse_quantity(size).sign() <= 0:
             problems.append(f"{field}.size: must be greater than zero")
     except ValueError as exc:
-        problems.append(f"{field}.size: {exc}")
+        problems.append(f"{field}.size: not a valid quantity: {size!r}: {exc}")
 
 
 def _check_resources(problems: list[str], field: str, resources: JSON | None) -> None:
@@ -115,7 +92,7 @@ def _check_resources(problems: list[str], field: str, resources: JSON | None) ->
             try:
                 parse_quantity(quantity)
             except ValueError as exc:
-                problems.append(f"{field}.{section}.{name}: {exc}")
+                problems.append(f"{field}.{section}.{name}: not a valid quantity: {quantity!r}: {exc}")
     requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
     for name in set(requests) & set(limits):
         try:

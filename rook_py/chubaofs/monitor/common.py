@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from rook_py.chubaofs.api import types as t
-from rook_py.framework.labels import fit_label_value
+from rook_py.framework.kube.owners import controller_reference, is_controlled_by
+from rook_py.framework.kube.selectors import fit_label_value
 
 JSON = dict[str, Any]
 
@@ -136,12 +137,8 @@ def instance_selector(ctx: MonitorContext, component: str | None = None) -> str:
 
 def owner_reference(monitor: JSON) -> JSON:
     """The controller reference every owned object carries (GC deletes them with the monitor)."""
-    return {"apiVersion": monitor.get("apiVersion", t.API_VERSION),
-            "kind": monitor.get("kind", t.KIND),
-            "name": monitor["metadata"]["name"],
-            "uid": monitor["metadata"]["uid"],
-            "controller": True,
-            "blockOwnerDeletion": True}
+    return controller_reference({**monitor, "apiVersion": monitor.get("apiVersion", t.API_VERSION),
+                                 "kind": monitor.get("kind", t.KIND)})
 
 
 def metadata(ctx: MonitorContext, component: str, name: str,
@@ -155,9 +152,7 @@ def metadata(ctx: MonitorContext, component: str, name: str,
 
 def is_owned_by(obj: JSON, monitor: JSON) -> bool:
     """Whether ``obj``'s controller reference points at this very ChubaoMonitor (UID match)."""
-    uid = monitor["metadata"].get("uid")
-    return any(ref.get("controller") and ref.get("uid") == uid
-               for ref in obj.get("metadata", {}).get("ownerReferences") or [])
+    return is_controlled_by(obj, monitor)
 
 
 def describe(obj: JSON) -> str:

@@ -31,11 +31,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rook_py.chubaofs.api.validation import parse_quantity
 from rook_py.chubaofs.monitor import common
 from rook_py.chubaofs.monitor.common import MonitorContext, describe
 from rook_py.chubaofs.monitor.writer import NORMAL, Writer
 from rook_py.framework.client.errors import Conflict, Forbidden, Invalid, NotFound
+from rook_py.framework.kube.quantity import parse_quantity
 
 JSON = dict[str, Any]
 

@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from rook_py.framework.kube.lists import list_semantics
+
 __all__ = [
     "PatchError",
     "apply_json_patch",
@@ -264,57 +266,14 @@ _REPLACE: Final = "replace"
 _MERGE: Final = "merge"
 _DELETE: Final = "delete"
 
-# Patch metadata (the `patchStrategy`/`patchMergeKey` struct tags of k8s.io/api) for the fields
-# the emulator serves, keyed by JSON field name. A value of "" is a primitive list merged as an
-# ordered set. Fields not listed are atomic lists (replaced whole), as Go's default for slices.
-_MERGE_KEYS: Final[Mapping[str, str]] = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "env": "name",
-    "imagePullSecrets": "name",
-    "ownerReferences": "uid",
-    "conditions": "type",
-    "hostAliases": "ip",
-    "topologySpreadConstraints": "topologyKey",
-    "resourceClaims": "name",
-    "schedulingGates": "name",
-    "podIPs": "ip",
-    "hostIPs": "ip",
-    "finalizers": "",
-}
-_CONTAINER_LISTS: Final = frozenset({"containers", "initContainers", "ephemeralContainers"})
-
-
 def list_patch_strategy(kind: str | None, path: Sequence[str]) -> tuple[str, str]:
     """``(strategy, merge_key)`` for the list at ``path`` (field names from the object root,
-    list positions omitted) in an object of ``kind``. ``strategy`` is ``"merge"`` or
-    ``"replace"``; ``merge_key`` is ``""`` for a merged list of primitives.
-
-    Field names are ambiguous without the Go types (``ports`` is keyed by ``containerPort``
-    in a container, by ``port`` in a Service, and atomic elsewhere), so the parent path and
-    the object's kind disambiguate where k8s.io/api does.
-    """
-    if not path:
-        return _REPLACE, ""
-    name = path[-1]
-    if name == "ports":
-        if len(path) >= 2 and path[-2] in _CONTAINER_LISTS:
-            return _MERGE, "containerPort"
-        if kind == "Service" and tuple(path) == ("spec", "ports"):
-            return _MERGE, "port"
-        return _REPLACE, ""
-    if name == "addresses":
-        if kind == "Node" and tuple(path) == ("status", "addresses"):
-            return _MERGE, "type"
-        return _REPLACE, ""
-    if name == "secrets" and kind == "ServiceAccount" and tuple(path) == ("secrets",):
-        return _MERGE, "name"
-    if name in _MERGE_KEYS:
-        return _MERGE, _MERGE_KEYS[name]
+    list positions omitted) in an object of ``kind``: ``"merge"`` or ``"replace"``, and the
+    merge key (``""`` for a merged list of primitives), from the one table of list semantics
+    (``rook_py.framework.kube.lists``)."""
+    semantics = list_semantics(kind, path)
+    if semantics.patch_merges:
+        return _MERGE, semantics.patch_merge_key
     return _REPLACE, ""
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rook_py.framework.client import errors
-from rook_py.framework.labels import (
+from rook_py.framework.kube.selectors import (
     FieldSelector,
     Selector,
+    go_quote,
     parse_field_selector,
     parse_selector,
     selector_from_label_selector,
@@ -69,11 +70,21 @@ def make_filter(sr: ServedResource, namespace: str | None, label_selector: str |
         if field_selector:
             fields = parse_field_selector(field_selector)
     except ValueError as exc:
-        raise errors.BadRequest(f"unable to parse requirement: {exc}") from None
+        # the parsers' messages are kube-apiserver's, word for word
+        raise errors.BadRequest(str(exc)) from None
     if fields is not None:
         for req in fields.requirements:
             try:
                 sr.strategy.field_value({}, req.field)
             except KeyError:
-                raise errors.BadRequest(f'field label not supported: {req.field}') from None
+                raise errors.BadRequest(_unknown_field_message(sr, req.field)) from None
     return Filter(namespace or None, labels, fields)
+
+
+def _unknown_field_message(sr: ServedResource, field: str) -> str:
+    """A resource with its own selectable fields registers a field-label conversion that says
+    "field label not supported"; every other one falls back to
+    DefaultMetaV1FieldSelectorConversion (apimachinery pkg/runtime/conversion.go)."""
+    if sr.strategy.selectable_fields:
+        return f"field label not supported: {field}"
+    return f'{go_quote(field)} is not a known field selector: only "metadata.name", "metadata.namespace"'

@@ -27,7 +27,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
-from rook_py.framework.labels import parse_field_selector
+from rook_py.framework.kube.selectors import parse_field_selector
 
 #: (user_agent, verb, group, resource, subresource, name, namespace, code). A plain tuple, not a
 #: NamedTuple: one is built per request, and a tuple display is the cheapest way to build one.

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from rook_py.envtest.apiserver.jsonpath import compile_path
-from rook_py.framework.labels import format_selector
+from rook_py.framework.kube.selectors import format_selector
 
 __all__ = ["builtin_columns", "human_duration", "to_table"]
 

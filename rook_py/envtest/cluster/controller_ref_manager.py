@@ -20,8 +20,8 @@ from rook_py.envtest.cluster.base import (
     meta,
     owner_reference,
 )
-from rook_py.framework import labels as _labels
 from rook_py.framework.client import errors
+from rook_py.framework.kube import selectors as _labels
 
 APPS = "apps/v1"
 V1 = "v1"

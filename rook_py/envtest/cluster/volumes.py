@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from fractions import Fraction
 
 from rook_py.envtest.cluster.base import JSON, Controller, Key, is_deleting, meta, read_only_items
 from rook_py.framework.client import errors
+from rook_py.framework.kube.quantity import parse_quantity
 
 V1 = "v1"
 
@@ -138,25 +138,3 @@ class VolumeBinderController(Controller):
             fresh = dict(volume)
             fresh["status"] = {"phase": "Released"}
             self.api.update(V1, "persistentvolumes", fresh, subresource="status")
-
-
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
-            "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-            "P": Fraction(10**15), "E": Fraction(10**18)}
-
-
-def parse_quantity(text: str | int | float) -> Fraction:
-    """A resource.Quantity string ("10Gi", "500M", "1.5", "2e3") as an exact number."""
-    if isinstance(text, int | float):
-        return Fraction(text)
-    value = str(text).strip()
-    for suffix, factor in _BINARY.items():
-        if value.endswith(suffix):
-            return Fraction(value[: -len(suffix)]) * factor
-    if "e" in value.lower() and value[-1].isdigit():
-        mantissa, _, exponent = value.lower().partition("e")
-        return Fraction(mantissa) * Fraction(10) ** int(exponent)
-    suffix = value[-1] if value and value[-1] in _DECIMAL and not value[-1].isdigit() else ""
-    number = value[: -len(suffix)] if suffix else value
-    return Fraction(number) * _DECIMAL[suffix]

@@ -25,7 +25,6 @@ from rook_py.framework.cache.reader import (
     CacheReader,
     CacheSyncTimeoutError,
     NamespaceOutOfScopeError,
-    parse_label_selector,
 )
 from rook_py.framework.cache.reflector import Backoff, ClientListerWatcher, ListerWatcher, Reflector
 from rook_py.framework.cache.store import (
@@ -72,6 +71,5 @@ __all__ = [
     "meta_namespace_key",
     "mutation_detection_enabled",
     "namespace_index",
-    "parse_label_selector",
     "split_key",
 ]

@@ -4,23 +4,21 @@
 scope, wait for it to sync, then answer from its indexer. As with controller-runtime's cache
 reader, results are the cached objects themselves: **read-only**; deep-copy before changing.
 
-Label selectors use the Kubernetes string syntax (k8s.io/apimachinery/pkg/labels/selector.go):
-``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x,y)``, ``a`` (exists), ``!a``
-(does not exist), comma-separated and ANDed.
+Label selectors are parsed and matched by ``rook_py.framework.kube.selectors``, the same code
+the envtest emulator serves them with, so a list from the cache selects what the API server
+would (and refuses, with the server's message, what it would refuse).
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 from rook_py.framework.cache.informer import SharedIndexInformer, SharedInformerFactory
 from rook_py.framework.cache.store import NAMESPACE_INDEX
+from rook_py.framework.kube.selectors import parse_selector
 
 JSON = dict[str, Any]
-LabelMatcher = Callable[[dict[str, str]], bool]
 
 
 class CacheNotStartedError(RuntimeError):
@@ -35,51 +33,6 @@ class NamespaceOutOfScopeError(LookupError):
     """A read of a namespace the cache does not watch. controller-runtime's cache refuses these
     too ("unknown namespace for the cache"): answering "not found" would be a lie that makes a
     reconciler create what already exists."""
-
-
-_REQUIREMENT = re.compile(
-    r"""\s*(?:
-        (?P<notexists>!\s*(?P<nk>[^\s,!=()]+))
-      | (?P<setk>[^\s,!=()]+)\s+(?P<op>in|notin)\s*\((?P<values>[^)]*)\)
-      | (?P<k>[^\s,!=()]+)\s*(?P<eq>==|=|!=)\s*(?P<v>[^\s,!=()]*)
-      | (?P<exists>[^\s,!=()]+)
-    )\s*(?:,|$)""",
-    re.VERBOSE,
-)
-
-
-def parse_label_selector(selector: str | None) -> LabelMatcher:
-    """Compile a label selector string into a predicate on a labels dict."""
-    if not selector or not selector.strip():
-        return lambda labels: True
-    checks: list[LabelMatcher] = []
-    pos, text = 0, selector.strip()
-    while pos < len(text):
-        m = _REQUIREMENT.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ValueError(f"invalid label selector {selector!r} at {text[pos:]!r}")
-        pos = m.end()
-        checks.append(_requirement(m))
-    return lambda labels: all(check(labels) for check in checks)
-
-
-def _requirement(m: re.Match[str]) -> LabelMatcher:
-    if m.group("notexists"):
-        key = m.group("nk")
-        return lambda labels: key not in labels
-    if m.group("setk"):
-        key = m.group("setk")
-        values = frozenset(v.strip() for v in m.group("values").split(",") if v.strip())
-        if m.group("op") == "in":
-            return lambda labels: labels.get(key) in values
-        return lambda labels: labels.get(key) not in values
-    if m.group("k"):
-        key, value = m.group("k"), m.group("v")
-        if m.group("eq") == "!=":
-            return lambda labels: labels.get(key) != value
-        return lambda labels: labels.get(key) == value
-    key = m.group("exists")
-    return lambda labels: key in labels
 
 
 class CacheReader:
@@ -121,13 +74,13 @@ class CacheReader:
 
         Raises ``NamespaceOutOfScopeError`` for a namespace the cache does not watch."""
         self._check_scope(api_version, kind, namespace)
-        matches = parse_label_selector(label_selector)
+        selector = parse_selector(label_selector) if label_selector else None
         informer = self.informer_for(api_version, kind)
         objs = (informer.indexer.by_index(NAMESPACE_INDEX, namespace) if namespace
                 else informer.indexer.list())
-        if not label_selector:
+        if selector is None or selector.empty():
             return objs
-        return [o for o in objs if matches(o["metadata"].get("labels") or {})]
+        return [o for o in objs if selector.matches(o["metadata"].get("labels") or {})]
 
 
 def _wait(informer: SharedIndexInformer, timeout: float) -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from rook_py.framework.kube.selectors import parse_selector, selector_from_label_selector
+
 JSON = dict[str, Any]
 ObjectFilter = Callable[[JSON], bool]
 
@@ -113,10 +115,8 @@ class LabelSelectorPredicate(Predicate):
     """
 
     def __init__(self, selector: JSON | str) -> None:
-        from rook_py.framework import labels
-
-        self._selector = (labels.parse_selector(selector) if isinstance(selector, str)
-                          else labels.selector_from_label_selector(selector))
+        self._selector = (parse_selector(selector) if isinstance(selector, str)
+                          else selector_from_label_selector(selector))
 
     def _matches(self, obj: JSON) -> bool:
         return bool(self._selector.matches(_meta(obj).get("labels") or {}))

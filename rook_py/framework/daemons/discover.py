@@ -33,7 +33,7 @@ from typing import Any
 
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import LOGGING_FLAGS, Fatal, Flag, require_node_identity
-from rook_py.framework.labels import fit_label_value
+from rook_py.framework.kube.selectors import fit_label_value
 from rook_py.framework.logging import get_logger
 
 JSON = dict[str, Any]

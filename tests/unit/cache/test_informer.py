@@ -18,7 +18,6 @@ from rook_py.framework.cache import (
     ResourceEventHandlerFuncs,
     SharedIndexInformer,
     SharedInformerFactory,
-    parse_label_selector,
 )
 from rook_py.framework.cache.reflector import Backoff
 from rook_py.framework.client import errors
@@ -367,29 +366,6 @@ def test_cache_reader_sync_timeout() -> None:
     finally:
         stop.set()
         f.join(5)
-
-
-@pytest.mark.parametrize(("selector", "labels", "expected"), [
-    ("", {}, True),
-    ("a=b", {"a": "b"}, True),
-    ("a==b", {"a": "c"}, False),
-    ("a!=b", {}, True),
-    ("a!=b", {"a": "b"}, False),
-    ("a in (x,y)", {"a": "y"}, True),
-    ("a notin (x, y)", {"a": "y"}, False),
-    ("a notin (x)", {}, True),
-    ("a", {"a": ""}, True),
-    ("!a", {"a": ""}, False),
-    ("a=b, c, !d", {"a": "b", "c": "1"}, True),
-    ("app.kubernetes.io/name=rook", {"app.kubernetes.io/name": "rook"}, True),
-])
-def test_label_selectors(selector: str, labels: dict[str, str], expected: bool) -> None:
-    assert parse_label_selector(selector)(labels) is expected
-
-
-def test_bad_label_selector() -> None:
-    with pytest.raises(ValueError):
-        parse_label_selector("a=b,,(")
 
 
 def test_wait_for_sync_wakes_without_polling() -> None:

@@ -14,19 +14,14 @@ import uuid
 from typing import Any
 
 from rook_py.framework.client.errors import AlreadyExists, Conflict, NotFound
+from rook_py.framework.kube.selectors import parse_selector
 
 JSON = dict[str, Any]
 WRITE_VERBS = ("create", "update", "update_status", "patch", "delete")
 
 
 def _matches(labels: dict[str, str], selector: str | None) -> bool:
-    if not selector:
-        return True
-    for term in selector.split(","):
-        key, _, value = term.partition("=")
-        if labels.get(key) != value:
-            return False
-    return True
+    return not selector or parse_selector(selector).matches(labels)
 
 
 class FakeReader:

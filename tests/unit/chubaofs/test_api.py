@@ -14,7 +14,6 @@ from rook_py.chubaofs.api.schema import open_api_v3_schema, spec_schema
 from rook_py.chubaofs.api.validation import (
     parse_byte_size,
     parse_duration,
-    parse_quantity,
     secret_value,
     validate,
 )
@@ -137,11 +136,6 @@ def test_parsers() -> None:
     assert parse_byte_size("2GB") == 2 << 30
     with pytest.raises(ValueError):
         parse_byte_size("2G")
-    assert parse_quantity("1Gi") == 1 << 30 and parse_quantity("1G") == 10**9
-    assert parse_quantity("500m") == parse_quantity("0.5") and parse_quantity(3) == 3
-    assert parse_quantity("1e3") == 1000
-    with pytest.raises(ValueError):
-        parse_quantity("1GB")
 
 
 def test_secret_value_decodes_data_and_string_data() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from rook_py.framework.labels import selector_from_label_selector
+from rook_py.framework.kube.selectors import selector_from_label_selector
 
 from .base import (
     JSON,

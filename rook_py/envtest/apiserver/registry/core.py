@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from rook_py.framework.client import errors
+from rook_py.framework.kube.quantity import Quantity, parse_quantity
 
 from .base import (
     JSON,
@@ -437,18 +438,13 @@ class PVCStrategy(Strategy):
         return causes
 
 
-def _quantity(value: Any) -> float | None:
-    """Parse a resource.Quantity string (enough of it for storage sizes)."""
+def _quantity(value: Any) -> Quantity | None:
     if value is None:
         return None
-    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value).strip())
-    if not m:
+    try:
+        return parse_quantity(value)
+    except ValueError:
         return None
-    suffixes = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-                "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": 1e-3}
-    if m.group(2) not in suffixes:
-        return None
-    return float(m.group(1)) * suffixes[m.group(2)]
 
 
 class PVStrategy(Strategy):

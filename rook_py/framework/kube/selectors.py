@@ -62,6 +62,54 @@ _SET_OPERATORS: Final = frozenset({IN, NOT_IN})
 _EXACT_OPERATORS: Final = frozenset({EQUALS, DOUBLE_EQUALS, NOT_EQUALS})
 _NUMERIC_OPERATORS: Final = frozenset({GREATER_THAN, LESS_THAN})
 _PRESENCE_OPERATORS: Final = frozenset({EXISTS, DOES_NOT_EXIST})
+# selection.go's validRequirementOperators, in its order (the "supported values" of an error)
+_VALID_OPERATORS: Final = (IN, NOT_IN, EQUALS, DOUBLE_EQUALS, NOT_EQUALS, GREATER_THAN, LESS_THAN,
+                           EXISTS, DOES_NOT_EXIST)
+_INT64_RE: Final = re.compile(r"[+-]?[0-9]+")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def parse_int64(text: str) -> int | None:
+    """Go's ``strconv.ParseInt(text, 10, 64)``: ASCII digits with an optional sign, in range;
+    None otherwise (Python's int() would also take "1_0", " 1" and non-ASCII digits)."""
+    if not _INT64_RE.fullmatch(text):
+        return None
+    value = int(text)
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def go_quote(text: str) -> str:
+    """A string as Go's ``%q`` prints it, as field errors show bad values."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif not ch.isprintable():
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000
+                       else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _go_strings(values: list[str]) -> str:
+    """A []string as Go's ``%#v`` prints it (nil when empty: the callers pass nil slices)."""
+    return "[]string{" + ", ".join(go_quote(v) for v in values) + "}" if values else "[]string(nil)"
+
+
+def aggregate(messages: list[str]) -> str:
+    """utilerrors.NewAggregate(...).Error(): one message alone, several deduplicated in brackets."""
+    unique = list(dict.fromkeys(messages))
+    return unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]"
+
 
 # ---------------------------------------------------------------------------------------------
 # Validation (k8s.io/apimachinery/pkg/util/validation/validation.go)
@@ -172,42 +220,40 @@ class Requirement:
 
     @classmethod
     def new(cls, key: str, operator: str, values: Iterable[str] = ()) -> Requirement:
-        """Validated constructor (``labels.NewRequirement``); raises ``ValueError``."""
-        vals = sorted(set(values))
-        errs = [f"key: Invalid value: {key!r}: {e}" for e in validate_qualified_name(key)]
+        """Validated constructor (``labels.NewRequirement``); raises ``ValueError`` whose message is
+        upstream's aggregated field errors, word for word. Values are validated in the order
+        given, then stored sorted and unique (the order only shows in error paths)."""
+        given = list(values)
+        errs = [f"key: Invalid value: {go_quote(key)}: {'; '.join(e)}"
+                for e in (validate_qualified_name(key),) if e]
         if operator in _SET_OPERATORS:
-            if not vals:
-                errs.append(
-                    "values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty"
-                )
+            if not given:
+                errs.append(f"values: Invalid value: {_go_strings(given)}: "
+                            "for 'in', 'notin' operators, values set can't be empty")
         elif operator in _EXACT_OPERATORS:
-            if len(vals) != 1:
-                errs.append(
-                    f"values: Invalid value: {vals!r}: exact-match compatibility requires one single value"
-                )
+            if len(given) != 1:
+                errs.append(f"values: Invalid value: {_go_strings(given)}: "
+                            "exact-match compatibility requires one single value")
         elif operator in _PRESENCE_OPERATORS:
-            if vals:
-                errs.append(
-                    f"values: Invalid value: {vals!r}: values set must be empty for exists and does not exist"
-                )
+            if given:
+                errs.append(f"values: Invalid value: {_go_strings(given)}: "
+                            "values set must be empty for exists and does not exist")
         elif operator in _NUMERIC_OPERATORS:
-            if len(vals) != 1:
-                errs.append(
-                    f"values: Invalid value: {vals!r}: for 'Gt', 'Lt' operators, exactly one value is required"
-                )
-            for v in vals:
-                if not re.fullmatch(r"[+-]?\d+", v):
-                    errs.append(
-                        f"values[0]: Invalid value: {v!r}: for 'Gt', 'Lt' operators, the value must be an integer"
-                    )
+            if len(given) != 1:
+                errs.append(f"values: Invalid value: {_go_strings(given)}: "
+                            "for 'Gt', 'Lt' operators, exactly one value is required")
+            errs.extend(f"values[{i}]: Invalid value: {go_quote(v)}: "
+                        "for 'Gt', 'Lt' operators, the value must be an integer"
+                        for i, v in enumerate(given) if parse_int64(v) is None)
         else:
-            errs.append(f"operator: Unsupported value: {operator!r}")
-        if operator not in _NUMERIC_OPERATORS:
-            for i, v in enumerate(vals):
-                errs.extend(f"values[{i}][{key}]: Invalid value: {v!r}: {e}" for e in validate_label_value(v))
+            supported = ", ".join(go_quote(o) for o in _VALID_OPERATORS)
+            errs.append(f"operator: Unsupported value: {go_quote(operator)}: supported values: {supported}")
+        # every value, numeric ones too, must also be a valid label value
+        errs.extend(f"values[{i}][{key}]: Invalid value: {go_quote(v)}: {'; '.join(e)}"
+                    for i, v in enumerate(given) if (e := validate_label_value(v)))
         if errs:
-            raise ValueError("; ".join(errs))
-        return cls(key, operator, tuple(vals))
+            raise ValueError(aggregate(errs))
+        return cls(key, operator, tuple(sorted(set(given))))
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """True when ``labels`` satisfy this term (``Requirement.Matches``)."""
@@ -224,10 +270,8 @@ class Requirement:
         # gt / lt: both sides must parse as integers, otherwise no match.
         if self.key not in labels:
             return False
-        try:
-            have = int(labels[self.key])
-            want = int(self.values[0])
-        except ValueError:
+        have, want = parse_int64(labels[self.key]), parse_int64(self.values[0])
+        if have is None or want is None:
             return False
         return have > want if op == GREATER_THAN else have < want
 
@@ -370,23 +414,26 @@ def _lex(s: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
+    """selector.go's recursive-descent parser, with its error messages word for word: errors
+    inside one requirement carry the "unable to parse requirement: " prefix, errors between
+    requirements do not (kube-apiserver returns the message as it is, with a 400)."""
+
     def __init__(self, text: str) -> None:
-        self.text = text
         self.tokens = _lex(text)
         self.pos = 0
 
     def peek(self) -> tuple[str, str]:
-        return self.tokens[self.pos]
+        """Lookahead in value context, where the keywords 'in'/'notin' are identifiers."""
+        kind, lit = self.tokens[self.pos]
+        return (_T_ID if kind in (_T_IN, _T_NOTIN) else kind), lit
 
-    def take(self) -> tuple[str, str]:
-        tok = self.tokens[self.pos]
-        if tok[0] != _T_END:
+    def take(self, *, keywords: bool = False) -> tuple[str, str]:
+        kind, lit = self.tokens[self.pos]
+        if kind != _T_END:
             self.pos += 1
-        return tok
-
-    def fail(self, found: str, expected: str) -> ValueError:
-        # The parser's own wording; the apiserver adds its context when it reports a 400.
-        return ValueError(f"found '{found}', expected: {expected}")
+        if not keywords and kind in (_T_IN, _T_NOTIN):
+            kind = _T_ID
+        return kind, lit
 
     def parse(self) -> list[Requirement]:
         reqs: list[Requirement] = []
@@ -394,70 +441,81 @@ class _Parser:
             kind, lit = self.peek()
             if kind == _T_END:
                 return reqs
-            if kind not in (_T_ID, _T_NOT, _T_IN, _T_NOTIN):
-                raise self.fail(lit, "!, identifier, or 'end of string'")
-            reqs.append(self.requirement())
+            if kind not in (_T_ID, _T_NOT):
+                raise ValueError(f"found '{lit}', expected: !, identifier, or 'end of string'")
+            try:
+                reqs.append(self.requirement())
+            except ValueError as exc:
+                raise ValueError(f"unable to parse requirement: {exc}") from None
             kind, lit = self.take()
             if kind == _T_END:
                 return reqs
             if kind != _T_COMMA:
-                raise self.fail(lit, "',' or 'end of string'")
+                raise ValueError(f"found '{lit}', expected: ',' or 'end of string'")
             kind, lit = self.peek()
-            if kind not in (_T_ID, _T_NOT, _T_IN, _T_NOTIN):
-                raise self.fail(lit, "identifier after ','")
+            if kind not in (_T_ID, _T_NOT):
+                raise ValueError(f"found '{lit}', expected: identifier after ','")
 
     def requirement(self) -> Requirement:
         negate = False
-        if self.peek()[0] == _T_NOT:
-            self.take()
-            negate = True
         kind, key = self.take()
-        # A key spelled like a keyword ("in") is still a key in key position.
-        if kind not in (_T_ID, _T_IN, _T_NOTIN):
-            raise self.fail(key, "identifier")
-        nxt = self.peek()[0]
+        if kind == _T_NOT:
+            negate = True
+            kind, key = self.take()
+        if kind != _T_ID:
+            raise ValueError(f"found '{key}', expected: identifier")
+        if errs := validate_qualified_name(key):
+            # validated before NewRequirement, with the parser's nil field path
+            raise ValueError(f"<nil>: Invalid value: {go_quote(key)}: {'; '.join(errs)}")
         if negate:
-            # Whatever follows `!key` is judged by the caller: only ',' or the end may.
+            # whatever follows `!key` is judged by the caller: only ',' or the end may
             return Requirement.new(key, DOES_NOT_EXIST, ())
-        if nxt in (_T_END, _T_COMMA):
+        if self.peek()[0] in (_T_END, _T_COMMA):
             return Requirement.new(key, EXISTS, ())
-        kind, lit = self.take()
+        kind, lit = self.take(keywords=True)
         if kind in (_T_IN, _T_NOTIN):
-            return Requirement.new(key, IN if kind == _T_IN else NOT_IN, self.set_values())
+            return Requirement.new(key, IN if kind == _T_IN else NOT_IN, sorted(self.set_values()))
         if kind != _T_OP:
-            raise self.fail(lit, "'=', '!=', '==', 'in', 'notin'")
+            raise ValueError(f"found '{lit}', expected: {', '.join(_VALID_OPERATORS[:7])}")
         op = _SYMBOLS[lit]
-        kind, val = self.peek()
-        if kind in (_T_END, _T_COMMA):
-            value = ""  # `a=` selects the empty value, as upstream.
-        elif kind in (_T_ID, _T_IN, _T_NOTIN):
-            self.take()
-            value = val
-        else:
-            raise self.fail(val, "identifier")
+        if self.peek()[0] in (_T_END, _T_COMMA):
+            return Requirement.new(key, op, ("",))  # `a=` selects the empty value
+        kind, value = self.take()
+        if kind != _T_ID:
+            raise ValueError(f"found '{value}', expected: identifier")
         return Requirement.new(key, op, (value,))
 
-    def set_values(self) -> list[str]:
+    def set_values(self) -> set[str]:
         kind, lit = self.take()
         if kind != _T_OPEN:
-            raise self.fail(lit, "'('")
-        values: list[str] = []
-        expect_value = True
+            raise ValueError(f"found '{lit}' expected: '('")  # sic: upstream has no comma here
+        kind, lit = self.peek()
+        if kind == _T_CLOSE:
+            self.take()
+            return {""}  # `()` holds the empty value
+        if kind not in (_T_ID, _T_COMMA):
+            raise ValueError(f"found '{lit}', expected: ',', ')' or identifier")
+        values: set[str] = set()
         while True:
             kind, lit = self.take()
-            if kind in (_T_ID, _T_IN, _T_NOTIN) and expect_value:
-                values.append(lit)
-                expect_value = False
+            if kind == _T_ID:
+                values.add(lit)
+                nxt, nlit = self.peek()
+                if nxt == _T_CLOSE:
+                    break
+                if nxt != _T_COMMA:
+                    raise ValueError(f"found '{nlit}', expected: ',' or ')'")
             elif kind == _T_COMMA:
-                if expect_value:
-                    values.append("")  # `(a,,b)` and `(,a)` carry an empty value upstream.
-                expect_value = True
-            elif kind == _T_CLOSE:
-                if expect_value:
-                    values.append("")  # `()` and `(a,)` likewise.
-                return values
+                # `(,a)`, `(a,,b)` and `(a,)` each carry the empty value
+                nxt = self.peek()[0]
+                if not values or nxt in (_T_CLOSE, _T_COMMA):
+                    values.add("")
+                if nxt == _T_CLOSE:
+                    break
             else:
-                raise self.fail(lit, "',', ')' or identifier")
+                raise ValueError(f"found '{lit}', expected: ',', or identifier")  # sic
+        self.take()  # the ')' just seen
+        return values
 
 
 def parse_selector(s: str) -> Selector:
@@ -490,13 +548,9 @@ def selector_from_label_selector(d: Mapping[str, Any] | None) -> Selector:
     for expr in d.get("matchExpressions") or []:
         op = expr.get("operator")
         if op not in _LABEL_SELECTOR_OPERATORS:
-            raise ValueError(f'"{op}" is not a valid label selector operator')
-        values = expr.get("values") or []
-        if op in ("Exists", "DoesNotExist") and values:
-            raise ValueError(
-                f"values: Invalid value: {values!r}: values set must be empty for exists and does not exist"
-            )
-        reqs.append(Requirement.new(expr.get("key", ""), _LABEL_SELECTOR_OPERATORS[op], values))
+            raise ValueError(f"{go_quote(str(op))} is not a valid label selector operator")
+        values = [str(v) for v in expr.get("values") or []]
+        reqs.append(Requirement.new(str(expr.get("key", "")), _LABEL_SELECTOR_OPERATORS[op], values))
     return Selector(reqs)
 
 

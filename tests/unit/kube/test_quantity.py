@@ -1,0 +1,86 @@
+"""resource.Quantity: parsing, comparison and the canonical form kube-apiserver writes back."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rook_py.framework.kube.quantity import (
+    ERR_FORMAT,
+    ERR_SUFFIX,
+    Quantity,
+    QuantityError,
+    canonical_quantity,
+    parse_quantity,
+)
+
+RECORDED = json.loads((Path(__file__).parent / "data" / "quantities-v1.28.json").read_text())
+
+
+@pytest.mark.parametrize(("written", "stored"), sorted(RECORDED["raw"].items()))
+def test_canonical_form_is_what_the_server_stored(written: str, stored: str) -> None:
+    assert canonical_quantity(written) == stored
+
+
+@pytest.mark.parametrize(("written", "stored"), sorted(RECORDED["limits"].items()))
+def test_resource_lists_round_up_to_milli_as_core_defaulting_does(written: str, stored: str) -> None:
+    assert str(parse_quantity(written).round_up(-3)) == stored
+
+
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("1024Mi", "1Gi"), ("1000m", "1"), ("0.5", "500m"), ("1.5Gi", "1536Mi"), ("1000M", "1G"),
+    ("1e3", "1e3"), ("100k", "100k"), ("0Mi", "0"), ("2.0", "2"), ("1.1e3", "1100"), ("+1", "+1"),
+    (" 1Gi ", "1Gi"), (3, "3"), (0.5, "500m"), ("1e1000", "10e999"),
+])
+def test_documented_examples(text: str | int | float, canonical: str) -> None:
+    assert canonical_quantity(text) == canonical
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", ERR_FORMAT), ("abc", ERR_FORMAT), ("1Mb", ERR_FORMAT), ("1.5.5", ERR_FORMAT), ("1e2Mi", ERR_FORMAT),
+    ("1e", ERR_SUFFIX), ("1ki", ERR_SUFFIX), ("1Mi1", ERR_SUFFIX), ("--1", ERR_SUFFIX),
+])
+def test_bad_quantities_get_the_servers_message(text: str, message: str) -> None:
+    with pytest.raises(QuantityError) as exc:
+        parse_quantity(text)
+    assert str(exc.value) == message
+    assert isinstance(exc.value, ValueError)
+
+
+def test_comparison_is_by_value() -> None:
+    assert parse_quantity("1Gi") == parse_quantity("1024Mi")
+    assert parse_quantity("1Ti") > parse_quantity("1000Gi")
+    assert parse_quantity("500m") == parse_quantity("0.5")
+    assert parse_quantity("1G") < parse_quantity("1Gi")
+    assert parse_quantity("1e3").value == 1000
+    assert parse_quantity("100m").value == Fraction(1, 10)
+    assert parse_quantity("-1").sign() == -1 and parse_quantity("0Ki").is_zero()
+    assert len({parse_quantity("2Gi"), parse_quantity("2048Mi")}) == 1
+
+
+def test_values_round_up_to_the_nanounit() -> None:
+    assert parse_quantity("0.0000000001").value == Fraction(1, 10**9)
+    assert str(parse_quantity("0.1n")) == "1n"
+
+
+_numbers = st.builds(lambda whole, frac: f"{whole}{frac}", st.integers(0, 10**12).map(str),
+                     st.sampled_from(["", ".", ".5", ".25", ".001", ".75"]))
+_suffixes = st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti",
+                             "Pi", "e3", "e-3", "E6", "e0"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(number=_numbers, suffix=_suffixes, sign=st.sampled_from(["", "+", "-"]))
+def test_round_trip(number: str, suffix: str, sign: str) -> None:
+    """Whatever the server writes back reads back as the same value, in the same form."""
+    q = parse_quantity(sign + number + suffix)
+    again = parse_quantity(str(q))
+    assert again == q
+    assert str(again) == str(q)
+    assert parse_quantity(q.canonical()) == q
+    assert Quantity.parse(q.canonical()).canonical() == q.canonical()
