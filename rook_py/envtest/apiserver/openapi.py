@@ -60,6 +60,10 @@ _REPRESENTATIVE_PATH: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "io.k8s.api.core.v1.ServiceSpec": ("Service", ("spec",)),
     "io.k8s.api.core.v1.NodeStatus": ("Node", ("status",)),
     "io.k8s.api.core.v1.ServiceAccount": ("ServiceAccount", ()),
+    "io.k8s.api.core.v1.PodSpec": ("Pod", ("spec",)),
+    "io.k8s.api.core.v1.PodStatus": ("Pod", ("status",)),
+    "io.k8s.api.core.v1.NodeSpec": ("Node", ("spec",)),
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": (None, ("metadata",)),
 }
 
 

@@ -94,30 +94,29 @@ class _Rule:
 
 
 _CONTAINERS: Final = frozenset({"containers", "initContainers", "ephemeralContainers"})
-_POD_SPECS: Final = frozenset({"spec"})  # a PodSpec is always reached through a "spec" field
 _WEBHOOK_CONFIGS: Final = frozenset({"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"})
 _REPLACE_MAP_TYPE: Final = ListSemantics("map", ("type",))  # listType=map without patch metadata
 
 # First matching rule wins, so the narrow rules of a field name come before its general one.
 _RULES: Final[tuple[_Rule, ...]] = (
     # metav1.ObjectMeta
-    _Rule("ownerReferences", map_list("uid"), path=("metadata", "ownerReferences")),
+    _Rule("ownerReferences", map_list("uid")),
     _Rule("finalizers", set_list(), path=("metadata", "finalizers")),
-    # core/v1 PodSpec (in a Pod, and in every pod template)
-    _Rule("containers", map_list("name"), parents=_POD_SPECS),
-    _Rule("initContainers", map_list("name"), parents=_POD_SPECS),
-    _Rule("ephemeralContainers", map_list("name"), parents=_POD_SPECS),
-    _Rule("volumes", map_list("name", strategy="merge,retainKeys"), parents=_POD_SPECS),
-    _Rule("imagePullSecrets", map_list("name"), parents=_POD_SPECS),
-    _Rule("hostAliases", map_list("ip"), parents=_POD_SPECS),
-    _Rule("topologySpreadConstraints", map_list("topologyKey", "whenUnsatisfiable"), parents=_POD_SPECS),
-    _Rule("resourceClaims", map_list("name", strategy="merge,retainKeys"), parents=_POD_SPECS),
-    _Rule("schedulingGates", map_list("name"), parents=_POD_SPECS),
-    # core/v1 Container and EphemeralContainer
+    # core/v1 PodSpec (in a Pod and every pod template) and Container: these field names occur
+    # nowhere else among the built-in kinds, so they hold wherever they appear
+    _Rule("containers", map_list("name")),
+    _Rule("initContainers", map_list("name")),
+    _Rule("ephemeralContainers", map_list("name")),
+    _Rule("volumes", map_list("name", strategy="merge,retainKeys")),
+    _Rule("imagePullSecrets", map_list("name")),
+    _Rule("hostAliases", map_list("ip")),
+    _Rule("topologySpreadConstraints", map_list("topologyKey", "whenUnsatisfiable")),
+    _Rule("resourceClaims", map_list("name", strategy="merge,retainKeys")),
+    _Rule("schedulingGates", map_list("name")),
     _Rule("ports", map_list("containerPort", "protocol"), parents=_CONTAINERS),
-    _Rule("env", map_list("name"), parents=_CONTAINERS),
-    _Rule("volumeMounts", map_list("mountPath"), parents=_CONTAINERS),
-    _Rule("volumeDevices", map_list("devicePath"), parents=_CONTAINERS),
+    _Rule("env", map_list("name")),
+    _Rule("volumeMounts", map_list("mountPath")),
+    _Rule("volumeDevices", map_list("devicePath")),
     _Rule("claims", ListSemantics("map", ("name",)), parents=frozenset({"resources"})),
     # core/v1 PodStatus
     _Rule("podIPs", map_list("ip"), path=("status", "podIPs"), kinds=frozenset({"Pod"})),
@@ -132,6 +131,7 @@ _RULES: Final[tuple[_Rule, ...]] = (
           kinds=frozenset({"CertificateSigningRequest", "CustomResourceDefinition"})),
     _Rule("conditions", map_list("type"), path=("status", "conditions")),
     _Rule("conditions", map_list("type"), path=("conditions",), kinds=frozenset({"ComponentStatus"})),
+    _Rule("conditions", map_list("type")),  # every other built-in status keys them by type
     # core/v1 Node, Service, ServiceAccount
     _Rule("addresses", map_list("type"), path=("status", "addresses"), kinds=frozenset({"Node"})),
     _Rule("podCIDRs", set_list(), path=("spec", "podCIDRs"), kinds=frozenset({"Node"})),

@@ -48,7 +48,7 @@ def test_sets_and_atomic_lists() -> None:
     assert list_semantics("Pod", ("spec", "volumes")).retains_keys
     for kind, path in [("Pod", ("spec", "tolerations")), ("Pod", ("spec", "containers", "args")),
                        ("EndpointSlice", ("ports",)), ("Endpoints", ("subsets", "addresses")),
-                       ("Ingress", ("spec", "rules")), ("Pod", ("containers",)), ("Pod", ())]:
+                       ("Ingress", ("spec", "rules")), ("Namespace", ("spec", "finalizers")), ("Pod", ())]:
         assert list_semantics(kind, path) == ATOMIC, (kind, path)
 
 
