@@ -16,9 +16,11 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import copy
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -332,6 +334,63 @@ class Environment:
                     raise EnvtestStartError(f"CRDs not Established within {timeout}s: {sorted(pending)}")
                 time.sleep(0.02)
         return [established[c["metadata"]["name"]] for c in installed]
+
+
+    # Webhooks ------------------------------------------------------------------------------------
+    def install_webhooks(self, configurations: Iterable[JSON], *, url: str, ca_bundle: bytes,
+                         timeout: float = 10.0) -> list[JSON]:
+        """Create (or replace) Validating/MutatingWebhookConfigurations pointed at a test's server
+        (controller-runtime's ``envtest.WebhookInstallOptions``), on either back end.
+
+        Each webhook's ``clientConfig`` becomes ``url`` + the path of its ``service`` (or of its
+        url), trusting ``ca_bundle`` (PEM). Returns once the server at ``url`` accepts connections
+        and, on a real kube-apiserver (which learns configurations through an informer), once a
+        short settle time has passed.
+        """
+        from urllib.parse import urlsplit
+
+        http = self.http
+        installed = []
+        bundle = base64.b64encode(ca_bundle).decode()
+        for configuration in configurations:
+            config = copy.deepcopy(configuration)
+            kind = config["kind"]
+            plural = {"ValidatingWebhookConfiguration": "validatingwebhookconfigurations",
+                      "MutatingWebhookConfiguration": "mutatingwebhookconfigurations"}[kind]
+            for hook in config.get("webhooks") or []:
+                client_config = hook.get("clientConfig") or {}
+                path = (client_config.get("service") or {}).get("path") or urlsplit(
+                    client_config.get("url") or "").path or "/"
+                hook["clientConfig"] = {"url": url.rstrip("/") + path, "caBundle": bundle}
+            base = f"/apis/admissionregistration.k8s.io/v1/{plural}"
+            name = config["metadata"]["name"]
+            try:
+                installed.append(http.request("POST", base, config))
+            except errors.AlreadyExists:
+                current = http.request("GET", f"{base}/{name}")
+                config["metadata"] = dict(config["metadata"], resourceVersion=current["metadata"]["resourceVersion"])
+                installed.append(http.request("PUT", f"{base}/{name}", config))
+        target = urlsplit(url)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((target.hostname or "127.0.0.1", target.port or 443), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise EnvtestStartError(f"webhook server at {url} not reachable within {timeout}s") from None
+                time.sleep(0.02)
+        if self.backend == "real":
+            time.sleep(1.0)  # kube-apiserver's configuration informer; no API says when it has them
+        return installed
+
+    def serve_service(self, namespace: str, name: str, port: int, address: tuple[str, int]) -> None:
+        """Emulator: calls to Service ``namespace/name:port`` (a webhook's ``clientConfig.service``)
+        go to ``address`` on this host (kube-apiserver would resolve the Service's endpoints)."""
+        self._require_emulator("serve_service")
+        if self.server is None:
+            raise RuntimeError("serve_service needs the in-process emulator")
+        self.server.engine.service_addresses[(namespace, name, port)] = address
 
 
 def register_pod_hooks(server: APIServer, cluster: SimulatedCluster) -> None:

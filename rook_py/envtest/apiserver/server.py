@@ -52,7 +52,8 @@ import yaml
 from rook_py.framework.client import errors
 from rook_py.framework.logging import get_logger
 
-from . import discovery, fieldvalidation
+from . import admission, discovery, fieldvalidation
+from .admission import AdmittingEngine
 from .faults import Faults
 from .local import Engine, LocalAPI, rfc3339_now
 from .managedfields import manager_from_user_agent, validate_manager
@@ -225,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
                 "Cache-Control: no-cache, private"]
         head += [f"{k}: {v}" for k, v in extra]
-        head += [f"Warning: 299 - {json.dumps(w)}" for w in self._warnings]
+        head += [f"Warning: 299 - {json.dumps(w)}" for w in [*self._warnings, *admission.take_warnings()]]
         self._record(code)  # before answering: a client reading stats right after sees this request
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
 
@@ -270,6 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         owner = self.server.owner
+        admission.take_warnings()  # nothing left over from this thread's previous request
         self._yaml = False
         self._info = None
         self._recorded = False
@@ -793,7 +795,7 @@ class APIServer:
         self.bookmark_interval = bookmark_interval
         self.store = Store(history_size=history_size)
         self.registry = Registry(now=rfc3339_now)
-        self.engine = Engine(self.store, self.registry, managed_fields=managed_fields)
+        self.engine = AdmittingEngine(self.store, self.registry, managed_fields=managed_fields)
         self.openapi = Documents(self.registry)
         self.local = LocalAPI(self.engine)
         self.faults = Faults(self.store, seed=fault_seed)

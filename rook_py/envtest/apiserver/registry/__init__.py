@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Callable
 
+from .admissionregistration import admissionregistration_resources
 from .apps import apps_resources
 from .base import JSON, ServedResource, Strategy
 from .core import core_resources
@@ -20,13 +21,14 @@ __all__ = ["Registry", "ServedResource", "Strategy"]
 
 #: discovery order of the built-in groups, as kube-apiserver lists them (roughly)
 GROUP_ORDER = ("", "apps", "events.k8s.io", "coordination.k8s.io", "rbac.authorization.k8s.io",
-               "networking.k8s.io", "policy", "apiextensions.k8s.io")
+               "networking.k8s.io", "policy", "admissionregistration.k8s.io", "apiextensions.k8s.io")
 
 
 class Registry:
     def __init__(self, now: Callable[[], str]) -> None:
         self._lock = threading.Lock()
-        builtins = [*core_resources(), *apps_resources(), *misc_resources(), crd_resource(now)]
+        builtins = [*core_resources(), *apps_resources(), *misc_resources(), *admissionregistration_resources(),
+                    crd_resource(now)]
         self._by_gvr: dict[tuple[str, str, str], ServedResource] = {
             (r.group, r.version, r.resource): r for r in builtins}
         self._crd_of: dict[str, list[ServedResource]] = {}

@@ -1,0 +1,499 @@
+"""Dynamic admission: the emulator calls Mutating, then Validating webhook configurations.
+
+After kube-apiserver ``staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/``
+(generic/webhook.go ``ShouldCallHook``, predicates/rules, predicates/namespace,
+predicates/object, mutating/dispatcher.go, validating/dispatcher.go, errors/statuserror.go):
+
+* configurations are taken in name order, their webhooks in list order; a webhook is called when
+  a rule matches (operations, apiGroups, apiVersions, resources with ``res/sub`` subresources,
+  scope), its namespaceSelector matches the namespace's labels (cluster-scoped objects other
+  than Namespaces always match) and its objectSelector matches the new or the old object's
+  labels; with ``matchPolicy: Equivalent`` a rule naming another served version of the same
+  resource matches too, and the webhook gets the object in that version;
+* the request is an AdmissionReview v1 POSTed over HTTPS to ``clientConfig.url`` or to the
+  Service (``service_addresses`` maps a Service to a local address for tests; the certificate
+  must name ``<service>.<namespace>.svc``) and verified against ``caBundle``, with
+  ``timeoutSeconds``; a failed call denies with 500 ``failed calling webhook`` under
+  ``failurePolicy: Fail`` and is skipped under ``Ignore``; a dry-run request reaches only webhooks
+  declaring ``sideEffects: None`` or ``NoneOnDryRun``;
+* a mutating webhook's JSONPatch is applied, then the object is defaulted and validated again
+  (schema, CEL rules, strategy) before the validating webhooks see it, as upstream;
+* a denial answers the webhook's status (code below 400 becomes 400) with the message
+  ``admission webhook "<name>" denied the request: <message>``; warnings travel back in
+  ``Warning`` headers (``take_warnings``).
+
+Differences kept on purpose: an object that fails validation before any mutating webhook ran
+is refused without calling them (upstream would let a mutating webhook fix it); validating webhooks are called one after another, not in parallel;
+mutating webhooks are not re-invoked (``reinvocationPolicy: IfNeeded``); DeleteCollection is not
+sent to webhooks; a write racing another between admission and commit gets a 409 where
+kube-apiserver would retry its update function.
+
+``AdmittingEngine`` wraps the storage engine's four writing verbs; the webhook calls happen
+outside the store lock (a webhook may call back into the API server), so each verb first runs
+dry, then calls webhooks, then writes what they admitted.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import http.client
+import json
+import socket
+import ssl
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rook_py.framework.client import errors
+from rook_py.framework.labels import selector_from_label_selector
+
+from .local import DEFAULT_MANAGER, Engine
+from .registry import ServedResource
+
+JSON = dict[str, Any]
+GROUP = "admissionregistration.k8s.io"
+_STRIP_ON_WRITE = ("uid", "creationTimestamp", "generation", "resourceVersion", "managedFields")
+
+_local = threading.local()
+
+
+def take_warnings() -> list[str]:
+    """The warnings webhooks returned for this thread's request so far (and forget them)."""
+    warnings: list[str] = getattr(_local, "warnings", None) or []
+    _local.warnings = []
+    return warnings
+
+
+def _warn(text: str) -> None:
+    if not hasattr(_local, "warnings"):
+        _local.warnings = []
+    _local.warnings.append(text)
+
+
+@contextmanager
+def _inside() -> Iterator[None]:
+    previous = getattr(_local, "inside", False)
+    _local.inside = True
+    try:
+        yield
+    finally:
+        _local.inside = previous
+
+
+def _labels(obj: JSON | None) -> dict[str, str]:
+    return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
+
+
+def _selector_matches(selector: JSON | None, labels: dict[str, str]) -> bool:
+    if selector is None:
+        return True
+    try:
+        return selector_from_label_selector(selector).matches(labels)
+    except ValueError:
+        return False
+
+
+class _CallError(Exception):
+    """The webhook could not be called or answered nonsense (``ErrCallingWebhook``)."""
+
+
+class _Connections:
+    """Kept-alive HTTPS connections per (host, port, server name, CA bundle)."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int, str, str], deque[http.client.HTTPSConnection]] = {}
+        self._lock = threading.Lock()
+
+    def _new(self, host: str, port: int, server_name: str, ca_bundle: str, timeout: float) -> http.client.HTTPSConnection:
+        context = ssl.create_default_context()
+        if ca_bundle:
+            try:
+                context = ssl.create_default_context(cadata=base64.b64decode(ca_bundle).decode())
+            except (ValueError, ssl.SSLError) as err:
+                raise _CallError(f"invalid caBundle: {err}") from None
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+        # Verify against the name the client config implies, not the address dialled.
+        conn._server_name = server_name  # type: ignore[attr-defined]
+
+        def connect() -> None:
+            sock = socket.create_connection((host, port), timeout)
+            conn.sock = context.wrap_socket(sock, server_hostname=server_name)
+
+        conn.connect = connect  # type: ignore[method-assign]
+        return conn
+
+    def post(self, host: str, port: int, server_name: str, ca_bundle: str, path: str, body: bytes,
+             timeout: float) -> tuple[int, bytes]:
+        key = (host, port, server_name, ca_bundle)
+        for attempt in range(2):
+            with self._lock:
+                idle = self._idle.setdefault(key, deque())
+                conn = idle.popleft() if idle else None
+            fresh = conn is None
+            if conn is None:
+                conn = self._new(host, port, server_name, ca_bundle, timeout)
+            try:
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                conn.request("POST", path, body=body, headers={"Content-Type": "application/json",
+                                                                "Accept": "application/json"})
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                if fresh or attempt:
+                    raise
+                continue  # a kept-alive connection the server had closed: one retry on a new one
+            with self._lock:
+                self._idle.setdefault(key, deque()).append(conn)
+            return response.status, data
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            for idle in self._idle.values():
+                for conn in idle:
+                    conn.close()
+            self._idle.clear()
+
+
+def _reason_for(err: BaseException) -> str:
+    if isinstance(err, TimeoutError | socket.timeout):
+        return "context deadline exceeded"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return f"tls: failed to verify certificate: x509: {err.verify_message}"
+    if isinstance(err, ConnectionRefusedError):
+        return "connect: connection refused"
+    return str(err) or type(err).__name__
+
+
+class AdmittingEngine(Engine):
+    """The storage engine with dynamic admission around create, update, patch and delete."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (namespace, service, port) -> (host, port): where a Service's webhook really listens
+        self.service_addresses: dict[tuple[str, str, int], tuple[str, int]] = {}
+        self._connections = _Connections()
+
+    def close_connections(self) -> None:
+        self._connections.close()
+
+    # -- configurations ---------------------------------------------------------------------------
+
+    def _configurations(self, resource: str) -> list[JSON]:
+        sr = self.registry.lookup(GROUP, "v1", resource)
+        if sr is None:
+            return []
+        items = self.store.items(sr.storage)
+        return [items[k] for k in sorted(items, key=lambda k: k[1])] if items else []
+
+    def _hooks(self, mutating: bool) -> list[tuple[str, JSON]]:
+        resource = "mutatingwebhookconfigurations" if mutating else "validatingwebhookconfigurations"
+        return [(config["metadata"]["name"], hook) for config in self._configurations(resource)
+                for hook in config.get("webhooks") or []]
+
+    def _any_hooks(self) -> bool:
+        return bool(self._configurations("mutatingwebhookconfigurations")
+                    or self._configurations("validatingwebhookconfigurations"))
+
+    # -- matching (predicates/rules, namespace, object) -------------------------------------------
+
+    @staticmethod
+    def _rule_matches(rule: JSON, operation: str, group: str, version: str, resource: str,
+                      subresource: str, namespace: str) -> bool:
+        operations = rule.get("operations") or []
+        if "*" not in operations and operation not in operations:
+            return False
+        groups, versions = rule.get("apiGroups") or [], rule.get("apiVersions") or []
+        if "*" not in groups and group not in groups:
+            return False
+        if "*" not in versions and version not in versions:
+            return False
+        matched = False
+        for item in rule.get("resources") or []:
+            res, _, sub = str(item).partition("/")
+            if (res in ("*", resource)) and (sub in ("*", subresource) if sub else not subresource):
+                matched = True
+                break
+        if not matched:
+            return False
+        scope = rule.get("scope") or "*"
+        if scope == "Cluster":
+            return resource == "namespaces" or not namespace
+        if scope == "Namespaced":
+            return resource != "namespaces" and bool(namespace)
+        return True
+
+    def _match_version(self, hook: JSON, operation: str, sr: ServedResource, subresource: str,
+                       namespace: str) -> ServedResource | None:
+        """The served version the webhook is called with, or None when it does not match."""
+        rules = hook.get("rules") or []
+        if any(self._rule_matches(r, operation, sr.group, sr.version, sr.resource, subresource, namespace)
+               for r in rules):
+            return sr
+        if (hook.get("matchPolicy") or "Equivalent") != "Equivalent":
+            return None
+        for other in self.registry.versions_of(sr.group, sr.resource):
+            if other.version != sr.version and any(
+                    self._rule_matches(r, operation, other.group, other.version, other.resource, subresource,
+                                       namespace) for r in rules):
+                return other
+        return None
+
+    def _namespace_matches(self, hook: JSON, sr: ServedResource, namespace: str, obj: JSON | None) -> bool:
+        selector = hook.get("namespaceSelector")
+        if not selector:
+            return True
+        if sr.group == "" and sr.resource == "namespaces":
+            return _selector_matches(selector, _labels(obj))
+        if not namespace:
+            return True  # cluster-scoped: the namespace selector does not apply
+        ns = self.store.get(("", "namespaces"), ("", namespace))
+        labels = _labels(ns)
+        labels.setdefault("kubernetes.io/metadata.name", namespace)
+        return _selector_matches(selector, labels)
+
+    # -- calling ----------------------------------------------------------------------------------
+
+    def _endpoint(self, config: JSON) -> tuple[str, int, str, str, str]:
+        """(host, port, TLS server name, path, URL as upstream prints it)."""
+        if config.get("url"):
+            from urllib.parse import urlsplit
+
+            url = urlsplit(str(config["url"]))
+            host = url.hostname or ""
+            port = url.port or 443
+            path = url.path or "/"
+            if url.query:
+                path += "?" + url.query
+            return host, port, host, path, str(config["url"])
+        service = config.get("service") or {}
+        namespace, name = str(service.get("namespace") or ""), str(service.get("name") or "")
+        port = int(service.get("port") or 443)
+        path = str(service.get("path") or "/")
+        server_name = f"{name}.{namespace}.svc"
+        shown = f"https://{server_name}:{port}{path}"
+        if self.store.get(("", "services"), (namespace, name)) is None:
+            raise _CallError(f'Post "{shown}": service "{name}" not found')
+        address = self.service_addresses.get((namespace, name, port))
+        if address is None:
+            raise _CallError(f'Post "{shown}": no endpoints available for service "{name}"')
+        return address[0], address[1], server_name, path, shown
+
+    def _call(self, hook: JSON, review: JSON) -> JSON:
+        config = hook.get("clientConfig") or {}
+        timeout = int(hook.get("timeoutSeconds") or 10)
+        host, port, server_name, path, shown = self._endpoint(config)
+        sep = "&" if "?" in path else "?"
+        shown_url = f"{shown}{sep}timeout={timeout}s"
+        try:
+            status, body = self._connections.post(host, port, server_name, str(config.get("caBundle") or ""),
+                                                  path + f"{sep}timeout={timeout}s", json.dumps(review).encode(),
+                                                  float(timeout))
+        except _CallError:
+            raise
+        except (OSError, http.client.HTTPException) as err:
+            raise _CallError(f'Post "{shown_url}": {_reason_for(err)}') from None
+        if status != 200:
+            raise _CallError(f"the server responded with the status code {status} but did not return more "
+                             f"information")
+        try:
+            answer = json.loads(body)
+        except ValueError as err:
+            raise _CallError(f"couldn't get version/kind; json parse error: {err}") from None
+        response = answer.get("response") if isinstance(answer, dict) else None
+        if not isinstance(response, dict):
+            raise _CallError("webhook response was absent")
+        uid = review["request"]["uid"]
+        if response.get("uid") != uid:
+            raise _CallError(f'expected response.uid="{uid}", got "{response.get("uid", "")}"')
+        return response
+
+    @staticmethod
+    def _denial(name: str, status: JSON | None) -> errors.ApiError:
+        """errors/statuserror.go ToStatusErr."""
+        status = dict(status or {})
+        code = int(status.get("code") or 0)
+        if code < 400:
+            code = 400
+        denied = f'admission webhook "{name}" denied the request'
+        if status.get("message"):
+            message = f"{denied}: {status['message']}"
+        elif status.get("reason"):
+            message = f"{denied}: {status['reason']}"
+        else:
+            message = f"{denied} without explanation"
+        body = {**status, "kind": "Status", "apiVersion": "v1", "metadata": status.get("metadata") or {},
+                "status": "Failure", "code": code, "message": message}
+        return errors.from_status(body, code)
+
+    def _review(self, operation: str, sr: ServedResource, as_sr: ServedResource, subresource: str,
+                namespace: str, name: str, obj: JSON | None, old: JSON | None, dry_run: bool) -> JSON:
+        def convert(o: JSON | None) -> JSON | None:
+            if o is None or as_sr is sr:
+                return o
+            return {**o, "apiVersion": as_sr.api_version}
+
+        request: JSON = {
+            "uid": str(uuid.uuid4()),
+            "kind": {"group": as_sr.group, "version": as_sr.version, "kind": as_sr.kind},
+            "resource": {"group": as_sr.group, "version": as_sr.version, "resource": as_sr.resource},
+            "requestKind": {"group": sr.group, "version": sr.version, "kind": sr.kind},
+            "requestResource": {"group": sr.group, "version": sr.version, "resource": sr.resource},
+            "name": name, "operation": operation,
+            "userInfo": {"username": "system:admin", "groups": ["system:masters", "system:authenticated"]},
+            "object": convert(obj), "oldObject": convert(old), "dryRun": dry_run,
+            "options": {"apiVersion": "meta.k8s.io/v1",
+                        "kind": {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions",
+                                 "DELETE": "DeleteOptions"}.get(operation, "CreateOptions")},
+        }
+        if namespace:
+            request["namespace"] = namespace
+        if subresource:
+            request["subResource"] = subresource
+            request["requestSubResource"] = subresource
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+    def _dispatch(self, mutating: bool, operation: str, sr: ServedResource, subresource: str, namespace: str,
+                  name: str, obj: JSON | None, old: JSON | None, dry_run: bool) -> JSON | None:
+        """Call every matching webhook of one kind; returns the (possibly patched) object."""
+        from . import patch as patches
+
+        for config_name, hook in self._hooks(mutating):
+            as_sr = self._match_version(hook, operation, sr, subresource, namespace)
+            if as_sr is None or not self._namespace_matches(hook, sr, namespace, obj or old):
+                continue
+            if not (_selector_matches(hook.get("objectSelector") or None, _labels(obj))
+                    or _selector_matches(hook.get("objectSelector") or None, _labels(old))):
+                continue
+            hook_name = str(hook.get("name") or config_name)
+            if dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+                raise errors.BadRequest(f'admission webhook "{hook_name}" does not support dry run')
+            review = self._review(operation, sr, as_sr, subresource, namespace, name, obj, old, dry_run)
+            try:
+                response = self._call(hook, review)
+                for warning in response.get("warnings") or []:
+                    _warn(str(warning))
+                if not response.get("allowed"):
+                    raise self._denial(hook_name, response.get("status"))
+                if mutating and response.get("patch") and obj is not None:
+                    if response.get("patchType") != "JSONPatch":
+                        raise _CallError(f"unsupported patch type {response.get('patchType')!r}")
+                    try:
+                        ops = json.loads(base64.b64decode(response["patch"]))
+                        patched = patches.apply_json_patch(review["request"]["object"], ops)
+                    except (ValueError, patches.PatchError) as err:
+                        raise _CallError(f"JSONPatch failed: {err}") from None
+                    if not isinstance(patched, dict):
+                        raise _CallError("the patched object is not a JSON object")
+                    patched["apiVersion"] = obj.get("apiVersion")
+                    obj = patched
+            except _CallError as err:
+                if hook.get("failurePolicy") == "Ignore":
+                    continue
+                raise errors.InternalError(
+                    f'Internal error occurred: failed calling webhook "{hook_name}": failed to call webhook: '
+                    f"{err}") from None
+        return obj
+
+    # -- the verbs --------------------------------------------------------------------------------
+
+    def _skip(self) -> bool:
+        return bool(getattr(_local, "inside", False)) or not self._any_hooks()
+
+    @staticmethod
+    def _for_write(obj: JSON, resource_version: str | None) -> JSON:
+        out = copy.deepcopy(obj)
+        meta = out.setdefault("metadata", {})
+        for key in _STRIP_ON_WRITE:
+            meta.pop(key, None)
+        if resource_version:
+            meta["resourceVersion"] = resource_version
+        return out
+
+    def create(self, sr: ServedResource, namespace: str | None, obj: JSON, *, dry_run: bool = False,
+               manager: str = DEFAULT_MANAGER) -> JSON:
+        if self._skip():
+            return super().create(sr, namespace, obj, dry_run=dry_run, manager=manager)
+        with _inside():
+            preview = super().create(sr, namespace, copy.deepcopy(obj), dry_run=True, manager=manager)
+            meta = preview.get("metadata") or {}
+            ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+            mutated = self._dispatch(True, "CREATE", sr, "", ns, name, preview, None, dry_run)
+            assert mutated is not None
+            final = preview
+            if mutated != preview:
+                final = super().create(sr, namespace, self._for_write(mutated, None), dry_run=True, manager=manager)
+            self._dispatch(False, "CREATE", sr, "", ns, name, final, None, dry_run)
+            return super().create(sr, namespace, self._for_write(mutated, None), dry_run=dry_run,
+                                  manager=manager)
+
+    def update(self, sr: ServedResource, namespace: str | None, name: str, obj: JSON, *,
+               subresource: str | None = None, dry_run: bool = False,
+               manager: str = DEFAULT_MANAGER) -> tuple[JSON, bool]:
+        if self._skip() or subresource == "scale":
+            return super().update(sr, namespace, name, obj, subresource=subresource, dry_run=dry_run,
+                                  manager=manager)
+        with _inside():
+            try:
+                old = self.get(sr, namespace, name)
+            except errors.NotFound:
+                return super().update(sr, namespace, name, obj, subresource=subresource, dry_run=dry_run,
+                                      manager=manager)
+            preview, _ = super().update(sr, namespace, name, copy.deepcopy(obj), subresource=subresource,
+                                        dry_run=True, manager=manager)
+            result = self._admit_update(sr, namespace, name, subresource, preview, old, dry_run, manager)
+            if result is None:
+                return super().update(sr, namespace, name, obj, subresource=subresource, dry_run=dry_run,
+                                      manager=manager)
+            return result, False
+
+    def _admit_update(self, sr: ServedResource, namespace: str | None, name: str, subresource: str | None,
+                      preview: JSON, old: JSON, dry_run: bool, manager: str) -> JSON | None:
+        """Webhooks for an UPDATE; returns the written object when a webhook mutated it, None
+        when the caller's own write may go ahead unchanged."""
+        ns = str((old.get("metadata") or {}).get("namespace") or "")
+        mutated = self._dispatch(True, "UPDATE", sr, subresource or "", ns, name, preview, old, dry_run)
+        assert mutated is not None
+        rv = str(old["metadata"].get("resourceVersion") or "")
+        final = preview
+        if mutated != preview:
+            final, _ = super().update(sr, namespace, name, self._for_write(mutated, rv), subresource=subresource,
+                                      dry_run=True, manager=manager)
+        self._dispatch(False, "UPDATE", sr, subresource or "", ns, name, final, old, dry_run)
+        if mutated == preview:
+            return None
+        written, _ = super().update(sr, namespace, name, self._for_write(mutated, rv), subresource=subresource,
+                                    dry_run=dry_run, manager=manager)
+        return written
+
+    def patch(self, sr: ServedResource, namespace: str | None, name: str, patch_type: str, patch: Any, *,
+              subresource: str | None = None, dry_run: bool = False, manager: str = DEFAULT_MANAGER) -> JSON:
+        if self._skip() or subresource == "scale":
+            return super().patch(sr, namespace, name, patch_type, patch, subresource=subresource,
+                                 dry_run=dry_run, manager=manager)
+        with _inside():
+            old = self.get(sr, namespace, name)
+            preview = super().patch(sr, namespace, name, patch_type, copy.deepcopy(patch),
+                                    subresource=subresource, dry_run=True, manager=manager)
+            written = self._admit_update(sr, namespace, name, subresource, preview, old, dry_run, manager)
+            if written is not None:
+                return written
+            return super().patch(sr, namespace, name, patch_type, patch, subresource=subresource,
+                                 dry_run=dry_run, manager=manager)
+
+    def delete(self, sr: ServedResource, namespace: str | None, name: str, *,
+               propagation_policy: str | None = None, preconditions: JSON | None = None,
+               orphan_dependents: bool | None = None, dry_run: bool = False) -> tuple[JSON, bool]:
+        if not self._skip():
+            with _inside():
+                old = self.get(sr, namespace, name)
+                self._dispatch(False, "DELETE", sr, "", str(namespace or ""), name, None, old, dry_run)
+        return super().delete(sr, namespace, name, propagation_policy=propagation_policy,
+                              preconditions=preconditions, orphan_dependents=orphan_dependents, dry_run=dry_run)
