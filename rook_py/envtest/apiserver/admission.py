@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rook_py.framework.client import errors
-from rook_py.framework.labels import selector_from_label_selector
+from rook_py.framework.kube.selectors import selector_from_label_selector
 
 from .local import DEFAULT_MANAGER, Engine
 from .registry import ServedResource
