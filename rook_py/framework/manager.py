@@ -95,6 +95,9 @@ class ManagerOptions:
     graceful_shutdown_timeout: float = 30.0
     identity: str | None = None
     default_resync: float | None = None
+    #: Debug: keep a pristine copy of every cached object and fail on in-place changes
+    #: (``cache/mutation.py``); None leaves it to ``ROOK_CACHE_MUTATION_DETECTOR``.
+    detect_mutations: bool | None = None
     cache_sync_timeout: float = 120.0
     event_queue_size: int = 1000
     #: gc.freeze() once per process when a manager starts: what exists by then (modules, classes,
@@ -162,7 +165,8 @@ class Manager:
             from rook_py.framework.cache import SharedInformerFactory
 
             cache = SharedInformerFactory(client, namespace=opts.namespace,
-                                          default_resync=opts.default_resync)
+                                          default_resync=opts.default_resync,
+                                          detect_mutations=opts.detect_mutations)
         self.cache = cache
         self._reader: Any = None
         self.identity = opts.identity or _default_identity()

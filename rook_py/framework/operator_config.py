@@ -111,7 +111,9 @@ class OperatorConfig:
         for problem in applied.problems:
             log.warning("operator settings ConfigMap: value ignored", configmap=self.name, problem=problem)
         if applied.keys:
-            log.info("operator settings from ConfigMap", configmap=self.name, keys=sorted(applied.keys.values()))
+            by_flag = {d.flag.name: d for cls in self._classes() for d in declared(cls)}
+            values = {key: shown(by_flag[name], applied.settings, self.provider) for name, key in applied.keys.items()}
+            log.info("operator settings from ConfigMap", configmap=self.name, values=values)
 
 
 def shown(d: Declared, settings: OperatorSettings, provider: Provider) -> Any:

@@ -216,6 +216,8 @@ class OperatorSettings:
     max_concurrent_reconciles: int = setting(1, "workers per controller", kind="int", parse=at_least(1))
     kube_api_qps: float = setting(20.0, "client-side rate limit (queries per second); 0 disables", kind="float")
     kube_api_burst: int = setting(30, "client-side burst", kind="int", parse=at_least(1))
+    cache_mutation_detector: bool = setting(False, "debug: fail when a controller changes a cached object in "
+                                                   "place (costs a deep copy per cached write)", kind="bool")
     log_level: str = setting("info", "log level: critical, error, warning, notice, info, debug, trace "
                                      "(Rook's names, any case)", kind="log-level", live=True)
     log_format: str = setting("json", "log format", choices=("json", "console"), live=True)
@@ -265,4 +267,5 @@ class OperatorSettings:
             health_probe_bind_address=self.health_probe_bind_address,
             graceful_shutdown_timeout=self.graceful_shutdown_timeout,
             identity=self.pod_name or None,
+            detect_mutations=self.cache_mutation_detector,
         )

@@ -176,3 +176,9 @@ def test_install_creates_the_crd() -> None:
     client.create = establish  # type: ignore[method-assign]
     ensure_crds(client, [desired], install=True)
     assert ("create", "CustomResourceDefinition") in client.calls
+
+
+def test_the_cache_mutation_detector_is_a_declared_setting() -> None:
+    s = settings_from_values("chubaofs", values({"POD_NAMESPACE": "ns", "ROOK_CACHE_MUTATION_DETECTOR": "T"}))
+    assert s.cache_mutation_detector is True and s.manager_options().detect_mutations is True
+    assert settings_from_values("chubaofs", values({"POD_NAMESPACE": "ns"})).manager_options().detect_mutations is False

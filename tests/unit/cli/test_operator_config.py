@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Set
 from typing import Any
 
+import pytest
+
 from rook_py.chubaofs.provider import ChubaoFSProvider
 from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework import cmdline
@@ -161,3 +163,22 @@ def test_applied_is_what_the_start_up_uses() -> None:
     config = base()
     applied = config.apply({"ROOK_KUBE_API_QPS": "50"})
     assert isinstance(applied, Applied) and applied.settings.kube_api_qps == 50.0
+
+
+def test_provider_flags_may_not_shadow_the_frameworks() -> None:
+    from dataclasses import dataclass
+
+    from rook_py.framework.settings import setting
+
+    @dataclass
+    class Clashing:
+        lease_duration: float = setting(1.0, "mine", kind="duration")
+
+    class Bad(ChubaoFSProvider):
+        settings_type = Clashing
+
+    with pytest.raises(ValueError, match="redeclares framework flags: lease-duration"):
+        operator_flags(Bad())
+    with pytest.raises(TypeError, match="not ChubaoFSSettings"):
+        OperatorSettings(provider_settings=Clashing()).of(ChubaoFSSettings)
+    assert OperatorSettings().of(ChubaoFSSettings) == ChubaoFSSettings()
