@@ -20,7 +20,8 @@ Two backoffs, kept apart as client-go keeps ``backoffManager`` and ``initConnBac
 
 * ``connect_backoff``: the server cannot be reached or is not serving yet (connection refused or
   reset, a read timeout, 503 while it starts). Short and capped low
-  (100 ms doubling to 400 ms, jittered up to 2x, so an attempt at least every 0.8 s): a refused
+  (100 ms doubling to 400 ms, jittered up to 2x, so an attempt at least every 0.8 s; a 503's
+  Retry-After, 5 s from a starting kube-apiserver, is not waited for): a refused
   connection costs the server nothing, and an operator must notice a restarted API server within
   a second, not 30-60 s later because an outage grew the delay to its cap.
 * ``backoff`` (relist): the server answered, but the watch cannot continue (410 Gone, another
@@ -31,7 +32,7 @@ Two backoffs, kept apart as client-go keeps ``backoffManager`` and ``initConnBac
 
 Both reset as soon as the server answers successfully: the connection backoff on any successful
 list or watch, the relist backoff once a list is followed by a watch that works (delivers an event
-or lasts ``short_watch``). Without that a second outage within 2 minutes would start at the cap.
+or stays open for ``short_watch``, however it ends). Without that a second outage within 2 minutes would start at the cap.
 Every interval is a constructor argument so tests run in milliseconds.
 The reflector talks to the server only through a ``ListerWatcher``; ``ClientListerWatcher`` binds
 one to the framework ``Client`` contract (``client.list``/``client.watch``).
@@ -39,6 +40,7 @@ one to the framework ``Client`` contract (``client.list``/``client.watch``).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -81,8 +83,16 @@ class ReflectorStore(Protocol):
     def replace(self, objs: list[JSON], resource_version: str | None = None) -> None: ...
 
 
+def _own_retries(client: Any) -> contextlib.AbstractContextManager[None]:
+    """The reflector waits on its own backoffs: the client must not sleep a Retry-After too."""
+    without = getattr(client, "without_retries", None)
+    return without() if without is not None else contextlib.nullcontext()
+
+
 class ClientListerWatcher:
-    """A ``ListerWatcher`` over the framework client for one kind, namespace and selector."""
+    """A ``ListerWatcher`` over the framework client for one kind, namespace and selector.
+    Its requests are not retried by the client (``Client.without_retries``): a 429 or 503
+    reaches the reflector, which waits the 429's Retry-After or its connection backoff."""
 
     def __init__(self, client: Any, api_version: str, kind: str, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None) -> None:
@@ -94,10 +104,11 @@ class ClientListerWatcher:
         self.field_selector = field_selector
 
     def list(self, *, limit: int | None, continue_: str | None) -> JSON:
-        page: JSON = self.client.list(self.api_version, self.kind, self.namespace,
-                                      label_selector=self.label_selector,
-                                      field_selector=self.field_selector,
-                                      limit=limit, continue_=continue_)
+        with _own_retries(self.client):
+            page: JSON = self.client.list(self.api_version, self.kind, self.namespace,
+                                          label_selector=self.label_selector,
+                                          field_selector=self.field_selector,
+                                          limit=limit, continue_=continue_)
         # List items carry no apiVersion/kind on the wire; watch objects do. Set them so cached
         # objects look the same whichever way they arrived.
         api_version, kind = self.api_version, self.kind
@@ -109,11 +120,12 @@ class ClientListerWatcher:
 
     def watch(self, *, resource_version: str | None, timeout_seconds: int,
               read_timeout: float) -> WatchStreamLike:
-        stream: WatchStreamLike = self.client.watch(
-            self.api_version, self.kind, self.namespace, resource_version=resource_version,
-            timeout_seconds=timeout_seconds, allow_watch_bookmarks=True,
-            label_selector=self.label_selector, field_selector=self.field_selector,
-            read_timeout=read_timeout)
+        with _own_retries(self.client):
+            stream: WatchStreamLike = self.client.watch(
+                self.api_version, self.kind, self.namespace, resource_version=resource_version,
+                timeout_seconds=timeout_seconds, allow_watch_bookmarks=True,
+                label_selector=self.label_selector, field_selector=self.field_selector,
+                read_timeout=read_timeout)
         return stream
 
 
@@ -345,12 +357,18 @@ class Reflector:
                     self._watch_worked()
         except errors.Gone as exc:
             self._log.info("watch expired; relisting", error=str(exc))
+            if time.monotonic() - started >= self.short_watch:
+                self._watch_worked()  # it served until its history ran out
             raise _Relist from exc
         except errors.TransportError as exc:
             if self._stop.is_set():
                 return 0.0
             self._log.info("watch stream broken; re-opening", error=str(exc), events=events)
-            if events == 0 and time.monotonic() - started < self.short_watch:
+            if time.monotonic() - started >= self.short_watch:
+                # It served until the connection broke (e.g. the server was killed): a quiet
+                # resource has no events, and the watch worked all the same.
+                self._watch_worked()
+            elif events == 0:
                 # Broken as soon as it opened (the server is going away): a connection problem.
                 return self.connect_backoff.next()
             return 0.0

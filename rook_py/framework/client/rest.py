@@ -18,6 +18,11 @@ Semantics follow client-go's ``rest`` package (k8s.io/client-go/rest/request.go)
   connect and read timeouts, Retry-After waits) by the monotonic instant ``at``, as a Go
   ``context.WithDeadline`` bounds a client-go request; one past it fails with ``TransportError``
   without being sent. Leader election renews under its renew deadline this way;
+- ``with client.without_retries():`` makes the calling thread's requests raise a 429/5xx at
+  once instead of sleeping its Retry-After, for a caller with backoffs of its own (the
+  reflector): a starting kube-apiserver answers every path it has not installed yet with 503
+  and ``Retry-After: 5`` (apiserver/pkg/util/notfoundhandler) although it installs them within
+  about a second, and sleeping the full 5 s left informers of custom resources blind that long;
 - an optional client-side token bucket (``qps``/``burst``), off by default as in
   controller-runtime (which disables client-go's limiter and relies on server-side APF).
 """
@@ -167,6 +172,17 @@ class Client:
         finally:
             self._deadlines.at = previous
 
+    @contextlib.contextmanager
+    def without_retries(self) -> Iterator[None]:
+        """The calling thread's requests are not retried on Retry-After while inside (see the
+        module docstring); the error, with its ``retry_after``, reaches the caller."""
+        previous: bool = getattr(self._deadlines, "no_retry", False)
+        self._deadlines.no_retry = True
+        try:
+            yield
+        finally:
+            self._deadlines.no_retry = previous
+
     def _remaining(self, method: str, url: str) -> float | None:
         at: float | None = getattr(self._deadlines, "at", None)
         if at is None:
@@ -270,7 +286,8 @@ class Client:
                     continue
             retry_after = _retry_after_seconds(resp)
             if ((status == 429 or status >= 500) and retry_after is not None
-                    and attempt < self.max_retries):
+                    and attempt < self.max_retries
+                    and not getattr(self._deadlines, "no_retry", False)):
                 wait = min(retry_after, self.max_retry_after)
                 at: float | None = getattr(self._deadlines, "at", None)
                 if at is not None and wait >= at - time.monotonic():

@@ -385,3 +385,21 @@ def test_default_connect_backoff_tries_at_least_every_800ms() -> None:
 
     b = default_connect_backoff()
     assert max(b.next() for _ in range(50)) < 0.8
+
+
+def test_a_quiet_watch_broken_by_a_restart_still_counts_as_working(mocker: MockerFixture) -> None:
+    """No events for a while, then the server dies (stream broken) and answers 410 when it is
+    back: the relist starts at once, because the watch served until the connection broke."""
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    relist = fast_backoff()
+    spy = mocker.spy(relist, "next")
+    with Running(make(lw, backoff=relist, short_watch=0.05)):
+        stream = lw.wait_watches(1)
+        stream.send(errors.expired("10", "11"))  # first relist: at once
+        stream = lw.wait_watches(2)
+        threading.Event().wait(0.1)  # quiet, but open longer than short_watch
+        lw.watch_errors = [errors.Gone("too old")]
+        stream.send(errors.TransportError("connection reset"))
+        lw.wait_watches(3)
+    assert len(lw.list_calls) == 3
+    assert spy.call_count == 0

@@ -320,3 +320,16 @@ def test_deadline_skips_a_retry_after_that_would_end_past_it(server: FakeAPIServ
     with pytest.raises(errors.TooManyRequests), c.deadline(time.monotonic() + 1.0):
         c.get("v1", "ConfigMap", "a", "default")
     assert sleeps == []
+
+
+def test_without_retries_surfaces_a_retry_after_at_once(server: FakeAPIServer) -> None:
+    sleeps: list[float] = []
+    c = Client(RestConfig.for_host(server.url), timeout=2.0, sleep=sleeps.append)
+    server.script.append(Canned(503, status(503, "ServiceUnavailable"), {"Retry-After": "5"}))
+    with pytest.raises(errors.ServiceUnavailable) as info, c.without_retries():
+        c.get("v1", "ConfigMap", "a", "default")
+    assert sleeps == [] and info.value.retry_after == 5.0
+    c.create(cm("a"))
+    server.script.append(Canned(503, status(503, "ServiceUnavailable"), {"Retry-After": "5"}))
+    assert c.get("v1", "ConfigMap", "a", "default")["metadata"]["name"] == "a"  # retried outside
+    assert sleeps == [5.0]
