@@ -7,10 +7,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rook_py.framework.kube.quantity import (
+    DECIMAL_SI,
     ERR_FORMAT,
     ERR_SUFFIX,
     Quantity,
@@ -63,6 +64,13 @@ def test_comparison_is_by_value() -> None:
     assert len({parse_quantity("2Gi"), parse_quantity("2048Mi")}) == 1
 
 
+def test_decimal_si_past_exa_loses_its_suffix() -> None:
+    """kube-apiserver v1.28 writes 1000E back as "1" (its suffix table ends at E and a missing
+    suffix prints as none); we write what it writes."""
+    assert canonical_quantity("1000E") == "1" and canonical_quantity("1000000E") == "1"
+    assert canonical_quantity("1e21") == "1e21"  # the exponent form keeps its exponent
+
+
 def test_values_round_up_to_the_nanounit() -> None:
     assert parse_quantity("0.0000000001").value == Fraction(1, 10**9)
     assert str(parse_quantity("0.1n")) == "1n"
@@ -79,6 +87,9 @@ _suffixes = st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "K
 def test_round_trip(number: str, suffix: str, sign: str) -> None:
     """Whatever the server writes back reads back as the same value, in the same form."""
     q = parse_quantity(sign + number + suffix)
+    # upstream has no letter past E: a decimal-SI value of 1e21 or more prints without a suffix
+    # (see test_decimal_si_past_exa_loses_its_suffix), which does not read back
+    assume(q.format != DECIMAL_SI or abs(q.value) < 10**21)
     again = parse_quantity(str(q))
     assert again == q
     assert str(again) == str(q)
