@@ -86,8 +86,8 @@ def test_crud_status_codes_and_errors(raw: Raw) -> None:
     assert code == 409 and err["reason"] == "Conflict"
     assert raw.get(f"{CMS}/missing")[0] == 404
     assert raw.get("/api/v1/namespaces/default/nothings")[0] == 404
-    code, err = raw.patch(f"{CMS}/a", {"data": {"k": "y"}}, kind="apply")
-    assert code == 415 and err["reason"] == "UnsupportedMediaType"
+    code, err = raw.patch(f"{CMS}/a", {"data": {"k": "y"}}, kind="apply")  # no fieldManager
+    assert code == 422 and err["reason"] == "Invalid" and err["details"]["kind"] == "PatchOptions"
     code, patched = raw.patch(f"{CMS}/a", [{"op": "replace", "path": "/data/k", "value": "z"}], kind="json")
     assert code == 200 and patched["data"]["k"] == "z"
     code, err = raw.patch(f"{CMS}/a", [{"op": "test", "path": "/data/k", "value": "nope"}], kind="json")

@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 
+from rook_py.envtest.apiserver import fieldmanager as fm
 from rook_py.envtest.apiserver import managedfields as mf
+from rook_py.envtest.apiserver.fieldmanager import Types
 from rook_py.envtest.apiserver.local import LocalAPI
+from rook_py.envtest.apiserver.openapi import Documents
+from rook_py.envtest.apiserver.registry import Registry
 from rook_py.envtest.apiserver.server import APIServer
 from rook_py.framework.client import errors
 
@@ -156,29 +160,43 @@ def test_manager_from_user_agent() -> None:
     assert mf.manager_from_user_agent("") == ""
 
 
+def _pod_types() -> tuple[Types, JSON]:
+    registry = Registry(now=lambda: "2024-01-01T00:00:00Z")
+    sr = registry.lookup("", "v1", "pods")
+    assert sr is not None
+    docs = Documents(registry)
+    return Types(docs.definitions()), {"$ref": f"#/definitions/{docs.definition_of(sr)}"}
+
+
 def test_field_sets() -> None:
+    types, schema = _pod_types()
     obj = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "p", "uid": "u", "resourceVersion": "3", "labels": {"a": "b"}, "finalizers": ["f"]},
            "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}],
-                    "volumes": [{"name": "v"}, {"name": "v"}]},
+                    "volumes": [{"name": "v"}, {"name": "v"}], "nodeSelector": {"x": "y"}},
            "status": {}}
-    assert mf.to_fields_v1(mf.fields_of(obj)) == {
-        "f:metadata": {"f:labels": {".": {}, "f:a": {}}, "f:finalizers": {}},
-        "f:spec": {"f:containers": {".": {}, 'k:{"name":"c"}': {".": {}, "f:name": {}, "f:image": {},
-                                                               "f:ports": {}}},
-                   "f:volumes": {}},   # duplicate names: not a map-like list, so atomic
+    assert mf.to_fields_v1(mf.strip_server_fields(fm.to_set(types, obj, schema))) == {
+        "f:metadata": {"f:labels": {"f:a": {}}, "f:finalizers": {'v:"f"': {}}},
+        "f:spec": {"f:containers": {'k:{"name":"c"}': {
+            ".": {}, "f:name": {}, "f:image": {},
+            # keyed by (containerPort, protocol); the missing protocol is its schema default
+            "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}}}},
+            "f:volumes": {'k:{"name":"v"}': {}},   # a duplicate key is owned as a whole item
+            "f:nodeSelector": {}},                 # an atomic map is one leaf
         "f:status": {},
     }
     new = {**obj, "spec": {**obj["spec"], "containers": [{"name": "c", "image": "j", "ports": [{"containerPort": 80}]},
                                                          {"name": "d", "image": "k"}]}}
-    assert mf.to_fields_v1(mf.changed_fields(obj, new)) == {
-        "f:spec": {"f:containers": {'k:{"name":"c"}': {"f:image": {}},
-                                    'k:{"name":"d"}': {".": {}, "f:name": {}, "f:image": {}}}}}
+    diff = fm.compare(types, obj, new, schema)
+    assert mf.to_fields_v1(diff.modified) == {"f:spec": {"f:containers": {'k:{"name":"c"}': {"f:image": {}}}}}
+    assert mf.to_fields_v1(diff.added) == {"f:spec": {"f:containers": {'k:{"name":"d"}': {
+        ".": {}, "f:name": {}, "f:image": {}}}}}
+    assert diff.removed == {}
     a = mf.from_fields_v1({"f:data": {".": {}, "f:k": {}, "f:x": {}}})
     b = mf.from_fields_v1({"f:data": {"f:k": {}}})
-    assert mf.to_fields_v1(mf.difference(a, b)) == {"f:data": {".": {}, "f:x": {}}}
-    assert mf.to_fields_v1(mf.intersection(a, b)) == {"f:data": {"f:k": {}}}
-    assert mf.to_fields_v1(mf.union(b, mf.from_fields_v1({"f:data": {"f:z": {}}}))) == {"f:data": {"f:k": {},
+    assert mf.to_fields_v1(fm.difference(a, b)) == {"f:data": {".": {}, "f:x": {}}}
+    assert mf.to_fields_v1(fm.intersection(a, b)) == {"f:data": {"f:k": {}}}
+    assert mf.to_fields_v1(fm.union(b, mf.from_fields_v1({"f:data": {"f:z": {}}}))) == {"f:data": {"f:k": {},
                                                                                                   "f:z": {}}}
     with pytest.raises(ValueError):
         mf.from_fields_v1({"f:data": []})
@@ -193,5 +211,6 @@ def test_entries_sort_like_upstream() -> None:
         {"manager": "z", "operation": "Apply", "apiVersion": "v1", "time": "2024-01-09T00:00:00Z",
          "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:z": {}}}}]}, "data": {"a": "1", "b": "2", "z": "3"}}
     new = {"metadata": {}, "data": {"a": "1", "b": "2", "z": "3", "c": "4"}}
-    mf.record_write(new, obj, manager="c", api_version="v1", subresource=None, now=lambda: "2024-02-01T00:00:00Z")
+    mf.record_write(new, obj, manager="c", api_version="v1", subresource=None, now=lambda: "2024-02-01T00:00:00Z",
+                    types=Types({}), schema={"type": "object", "additionalProperties": {"type": "string"}})
     assert [e["manager"] for e in new["metadata"]["managedFields"]] == ["z", "b", "a", "c"]

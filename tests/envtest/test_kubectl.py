@@ -359,3 +359,26 @@ def test_create_deployment_replace_edit_diff(kubectl: Kubectl, tmp_path: Path) -
     diff = kubectl("diff", "-f", "-", stdin=json.dumps(current), check=False)
     assert diff.returncode == 1, diff.stderr  # 1: differences found
     assert "-  replicas: 3" in diff.stdout and "+  replicas: 4" in diff.stdout
+
+
+def test_server_side_apply_conflicts_force_and_managed_fields(kubectl: Kubectl) -> None:
+    kubectl("create", "deployment", "ssa", "-n", "shop", "--image=nginx:1")
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ssa", "namespace": "shop"},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "ssa"}},
+                         "template": {"metadata": {"labels": {"app": "ssa"}},
+                                      "spec": {"containers": [{"name": "nginx", "image": "nginx:2"}]}}}}
+    conflict = kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(manifest), check=False)
+    assert conflict.returncode == 1
+    assert 'Apply failed with 2 conflicts: conflicts with "kubectl-create" using apps/v1:' in conflict.stderr
+    assert '- .spec.template.spec.containers[name="nginx"].image' in conflict.stderr
+    forced = kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest))
+    assert "deployment.apps/ssa serverside-applied" in forced.stdout
+    shown = kubectl.json("get", "deployment", "ssa", "-n", "shop", "--show-managed-fields")
+    entries = {(e["manager"], e["operation"]): e["fieldsV1"] for e in shown["metadata"]["managedFields"]}
+    assert entries[("kubectl", "Apply")]["f:spec"]["f:replicas"] == {}
+    assert "f:replicas" not in entries[("kubectl-create", "Update")].get("f:spec", {})
+    assert shown["spec"]["replicas"] == 3
+    assert "managedFields" not in kubectl.json("get", "deployment", "ssa", "-n", "shop")["metadata"]
+    # diff against the server's dry run of the same apply: no difference
+    same = kubectl("diff", "--server-side", "-f", "-", stdin=json.dumps(manifest), check=False)
+    assert same.returncode == 0, same.stdout + same.stderr

@@ -27,8 +27,10 @@ from typing import Any, cast
 
 from rook_py.framework.client import errors
 
-from . import managedfields
+from . import fieldmanager, managedfields
 from .continuation import decode_continue, encode_continue
+from .fieldmanager import Types
+from .openapi import Documents
 from .registry import Registry, ServedResource
 from .registry.base import (
     NO_GENERATION,
@@ -87,6 +89,8 @@ class Engine:
         self.now = now
         self.managed_fields = managed_fields
         self._terminating_crds: set[StorageKey] = set()
+        #: the served schemas (OpenAPI documents, field validation, server-side apply)
+        self.openapi = Documents(registry)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -258,7 +262,7 @@ class Engine:
     # -- create -------------------------------------------------------------------------------
 
     def create(self, sr: ServedResource, namespace: str | None, obj: JSON, *, dry_run: bool = False,
-               manager: str = DEFAULT_MANAGER) -> JSON:
+               manager: str | None = DEFAULT_MANAGER) -> JSON:
         """POST: ``obj`` is owned by the engine from here on (callers pass a copy or parsed JSON)."""
         obj = self._check_body_type(sr, obj)
         meta = obj["metadata"]
@@ -282,7 +286,7 @@ class Engine:
             sr.strategy.create_failed(obj)
             raise
 
-    def _create_locked(self, sr: ServedResource, obj: JSON, *, dry_run: bool, manager: str) -> JSON:
+    def _create_locked(self, sr: ServedResource, obj: JSON, *, dry_run: bool, manager: str | None) -> JSON:
         meta = obj["metadata"]
         with self.store.lock:
             if sr.storage in self._terminating_crds:
@@ -297,7 +301,7 @@ class Engine:
                 raise errors.already_exists(sr.resource, sr.group, meta["name"])
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = self.now()
-            self._record_managed_fields(sr, obj, None, manager, None)
+            self._record_managed_fields(sr, obj, None, manager, None, meta.get("managedFields"))
             obj = self._to_storage(sr, obj)
             if dry_run:
                 sr.strategy.create_failed(obj)  # nothing was persisted: release allocations
@@ -359,17 +363,31 @@ class Engine:
         return [forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
                           f"found new finalizers {json.dumps(added)}")]
 
-    def _record_managed_fields(self, sr: ServedResource, obj: JSON, old: JSON | None, manager: str,
-                               subresource: str | None) -> None:
+    def schema_of(self, sr: ServedResource) -> tuple[Types, JSON]:
+        """The typed view of ``sr``'s objects (fieldmanager.Types and the root schema)."""
+        definition = self.openapi.definition_of(sr)
+        root: JSON = ({"$ref": f"#/definitions/{definition}"} if definition is not None
+                      else {"x-kubernetes-preserve-unknown-fields": True})
+        return Types(self.openapi.definitions()), root
+
+    def _record_managed_fields(self, sr: ServedResource, obj: JSON, old: JSON | None, manager: str | None,
+                               subresource: str | None, applied: builtins.list[JSON] | None = None) -> None:
+        if manager is None:  # an apply: apply_write computed them
+            if applied:
+                obj["metadata"]["managedFields"] = applied
+            else:
+                obj["metadata"].pop("managedFields", None)
+            return
         if self.managed_fields:
+            types, schema = self.schema_of(sr)
             managedfields.record_write(obj, old, manager=manager, api_version=sr.api_version,
-                                       subresource=subresource, now=self.now)
+                                       subresource=subresource, now=self.now, types=types, schema=schema)
         else:
             obj["metadata"].pop("managedFields", None)
 
     def _update_locked(self, sr: ServedResource, old: JSON, new: JSON, *, subresource: str | None,
-                       dry_run: bool = False, manager: str = DEFAULT_MANAGER,
-                       fields_subresource: str | None = None) -> JSON:
+                       dry_run: bool = False, manager: str | None = DEFAULT_MANAGER,
+                       fields_subresource: str | None = None, applied: builtins.list[JSON] | None = None) -> JSON:
         """The update rules shared by PUT, PATCH and the subresources. ``fields_subresource``
         names the subresource managedFields records when it is not ``subresource`` (scale)."""
         old_meta = old["metadata"]
@@ -415,7 +433,7 @@ class Engine:
             self._raise_invalid(sr, name, causes + self._finalizer_causes(meta, old_meta))
             if strategy.spec_changed(result, old_view):
                 meta["generation"] = int(old_meta.get("generation") or 0) + 1
-        self._record_managed_fields(sr, result, old_view, manager, fields_subresource or subresource)
+        self._record_managed_fields(sr, result, old_view, manager, fields_subresource or subresource, applied)
         result["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         result = self._to_storage(sr, result)
         if result == old:
@@ -536,6 +554,50 @@ class Engine:
             if not patched["metadata"]["resourceVersion"]:
                 patched["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return self._update_locked(sr, old, patched, subresource=subresource, dry_run=dry_run, manager=manager)
+
+    # -- server-side apply ----------------------------------------------------------------------
+
+    def apply(self, sr: ServedResource, namespace: str | None, name: str, config: Any, *, manager: str,
+              force: bool = False, subresource: str | None = None, dry_run: bool = False) -> tuple[JSON, bool]:
+        """PATCH with ``application/apply-patch+yaml``: merge ``config`` into the object (creating
+        it when missing) with managedFields ownership (managedfields.apply_write). Returns
+        (object, created)."""
+        if not isinstance(config, dict):
+            raise errors.BadRequest("the apply configuration must be an object")
+        meta: JSON = config["metadata"] if isinstance(config.get("metadata"), dict) else {}
+        if config.get("apiVersion") != sr.api_version or config.get("kind") != sr.kind:
+            raise errors.BadRequest(f"the apply configuration must have apiVersion {sr.api_version!r} and "
+                                    f"kind {sr.kind!r}, got {config.get('apiVersion')!r} and {config.get('kind')!r}")
+        if meta.get("name") not in (None, name):
+            raise errors.BadRequest(f"the name of the object ({meta.get('name')}) does not match the name on the "
+                                    f"URL ({name})")
+        if subresource not in (None, "status"):
+            raise errors.NotFound("the server could not find the requested resource")
+        types, schema = self.schema_of(sr)
+        with self.store.lock:
+            old = self.store.get(sr.storage, self._okey(sr, namespace, name))
+            live = self.out(sr, old) if old is not None else None
+            if live is None and subresource is not None:
+                raise errors.not_found(sr.resource, sr.group, name)
+            try:
+                merged = managedfields.apply_write(
+                    copy.deepcopy(live) if live is not None else None, config, manager=manager,
+                    api_version=sr.api_version, subresource=subresource, force=force, now=self.now, types=types,
+                    schema=schema, has_status=sr.has_subresource("status"))
+            except fieldmanager.Conflicts as exc:
+                raise exc.to_error(sr.resource, sr.group, name) from None
+            merged.setdefault("metadata", {})["name"] = name
+            if not self.managed_fields:
+                merged["metadata"].pop("managedFields", None)
+            if old is None:
+                if sr.namespaced:
+                    merged["metadata"]["namespace"] = namespace or ""
+                return self.create(sr, namespace, merged, dry_run=dry_run, manager=None), True
+            merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            merged = self._check_body_type(sr, merged)
+            applied = merged["metadata"].get("managedFields")
+            return self._update_locked(sr, old, merged, subresource=subresource, dry_run=dry_run,
+                                       manager=None, applied=applied), False
 
     # -- delete -------------------------------------------------------------------------------
 

@@ -3,37 +3,31 @@
 kube-apiserver's field manager (``staging/src/k8s.io/apimachinery/pkg/util/managedfields`` on top
 of sigs.k8s.io/structured-merge-diff) keeps one entry per (manager, operation, apiVersion,
 subresource) with the set of fields that manager owns, encoded as FieldsV1: nested maps keyed
-``f:<field>``, ``k:<json key>`` for list items and ``.`` for "this node itself".
+``f:<field>``, ``k:<json key>`` for list items and ``.`` for "this node itself". The set algebra
+over the kind's schema is fieldmanager.py; this module keeps the entries:
 
-The emulator approximates it without OpenAPI schemas, which is what clients observe:
-
-* a create gives the creating manager every field of the object;
-* an update (PUT, PATCH, /status, /scale) gives the manager the fields it *changed*, takes
-  them away from every other manager, and drops fields that no longer exist; a manager left
-  with no field loses its entry; a write that changes nothing changes no entry;
-* lists of objects that all carry a distinct ``name`` (containers, volumes, env, ports...) or
-  ``type`` (conditions) are associative (``k:{"name":"web"}``); other lists are atomic;
+* an update (create, PUT, PATCH, /status, /scale) gives the manager the fields it added or
+  changed and takes them from every other manager; a manager left with no field loses its
+  entry; a write that changes nothing changes no entry (``record_write``);
+* a server-side apply (``apply_write``) gives the applier exactly the fields of its
+  configuration, prunes what it applied before and no longer does (unless someone else owns
+  it), and answers 409 when the change touches another manager's fields, unless forced;
 * the stripped fields are upstream's (``internal/stripmeta.go``): apiVersion, kind and the
   metadata the server owns (name, namespace, uid, resourceVersion, generation,
   creationTimestamp, selfLink, managedFields);
 * a body without managedFields (or with ``[]``, or an invalid list) keeps the stored entries,
   ``[{}]`` clears them (only this write's own entry remains, if it changed anything), any
   other valid list replaces them; writes to subresources always start from the stored ones.
-
-Only the ``Update`` operation is recorded: the emulator does not serve server-side apply
-(``application/apply-patch+yaml`` is answered 415).
-
-Internally a field set is a nested dict: path element -> child set, with ``"."`` present when
-the node itself is a member. Leaves are ``{".": {}}``; :func:`to_fields_v1` turns them into the
-wire's ``{}``.
 """
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Callable
 from typing import Any
+
+from . import fieldmanager
+from .fieldmanager import Schema, Types
 
 JSON = dict[str, Any]
 FieldSet = dict[str, Any]
@@ -48,9 +42,6 @@ _LEAF: FieldSet = {_MEMBER: {}}
 _STRIPPED_TOP = frozenset({"apiVersion", "kind"})
 _STRIPPED_META = frozenset({"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
                             "selfLink", "managedFields", "clusterName"})
-# Top-level maps (not structs): their node is a member, as for map-typed fields upstream.
-_TOP_LEVEL_MAPS = frozenset({"data", "binaryData", "stringData"})
-_LIST_KEYS = ("name", "type")
 
 
 def manager_from_user_agent(user_agent: str) -> str:
@@ -70,141 +61,33 @@ def validate_manager(name: str) -> str | None:
     return None
 
 
-# --- field sets -----------------------------------------------------------------------------------
+# --- field sets ----------------------------------------------------------------------------------
 
-def _list_key(items: list[Any]) -> str | None:
-    """The key field that makes ``items`` an associative list, or None (atomic)."""
-    if not items or not all(isinstance(i, dict) for i in items):
-        return None
-    for key in _LIST_KEYS:
-        values = [i.get(key) for i in items]
-        if all(isinstance(v, str) for v in values) and len(set(values)) == len(values):
-            return key
-    return None
-
-
-def _item_path(key: str, item: JSON) -> str:
-    return "k:" + json.dumps({key: item[key]}, separators=(",", ":"))
-
-
-def _value_set(value: Any, member: bool) -> FieldSet:
-    """Every field of ``value``; ``member`` says whether the node itself counts (maps, list
-    items, pointers) or is a struct whose presence is implied (spec, status, metadata)."""
-    if isinstance(value, dict) and value:
-        out: FieldSet = {_MEMBER: {}} if member else {}
-        for k, v in value.items():
-            out["f:" + k] = _value_set(v, True)
-        return out
-    if isinstance(value, list):
-        key = _list_key(value)
-        if key is not None:
-            out = {_MEMBER: {}}
-            for item in value:
-                out[_item_path(key, item)] = _value_set(item, True)
-            return out
-    return {_MEMBER: {}}
-
-
-def fields_of(obj: JSON) -> FieldSet:
-    """The field set of a whole object, without the fields the server owns."""
-    out: FieldSet = {}
-    for k, v in obj.items():
-        if k in _STRIPPED_TOP:
-            continue
-        if k == "metadata" and isinstance(v, dict):
-            meta = {mk: mv for mk, mv in v.items() if mk not in _STRIPPED_META}
-            if meta:
-                out["f:metadata"] = _value_set(meta, False)
-            continue
-        out["f:" + k] = _value_set(v, k in _TOP_LEVEL_MAPS)
-    return out
-
-
-def _changed(old: Any, new: Any, member: bool) -> FieldSet:
-    """Fields set or modified in ``new`` relative to ``old`` (removals are not included)."""
-    if isinstance(old, dict) and isinstance(new, dict) and old and new:
-        out: FieldSet = {}
-        for k, v in new.items():
-            if k not in old:
-                out["f:" + k] = _value_set(v, True)
-            elif old[k] != v:
-                sub = _changed(old[k], v, True)
-                if sub:
-                    out["f:" + k] = sub
-        return out
-    if isinstance(old, list) and isinstance(new, list):
-        key = _list_key(new)
-        if key is not None and key == _list_key(old):
-            before = {item[key]: item for item in old}
-            out = {}
-            for item in new:
-                path = _item_path(key, item)
-                if item[key] not in before:
-                    out[path] = _value_set(item, True)
-                elif before[item[key]] != item:
-                    sub = _changed(before[item[key]], item, True)
-                    if sub:
-                        out[path] = sub
-            return out
-    return _value_set(new, member)
-
-
-def changed_fields(old: JSON, new: JSON) -> FieldSet:
-    """The fields an update from ``old`` to ``new`` sets (what the updating manager takes over)."""
-    out: FieldSet = {}
-    for k, v in new.items():
-        if k in _STRIPPED_TOP:
-            continue
-        if k == "metadata" and isinstance(v, dict):
-            before = {mk: mv for mk, mv in (old.get("metadata") or {}).items() if mk not in _STRIPPED_META}
-            after = {mk: mv for mk, mv in v.items() if mk not in _STRIPPED_META}
-            if after != before and after:
-                sub = _changed(before, after, False) if before else _value_set(after, False)
-                if sub:
-                    out["f:metadata"] = sub
-            continue
-        if k not in old:
-            out["f:" + k] = _value_set(v, k in _TOP_LEVEL_MAPS)
-        elif old[k] != v:
-            sub = _changed(old[k], v, k in _TOP_LEVEL_MAPS)
-            if sub:
-                out["f:" + k] = sub
-    return out
-
-
-def union(a: FieldSet, b: FieldSet) -> FieldSet:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = union(out[k], v) if k in out else v
-    return out
-
-
-def difference(a: FieldSet, b: FieldSet) -> FieldSet:
-    """``a`` without the members of ``b``."""
-    out: FieldSet = {}
-    for k, v in a.items():
-        if k not in b:
-            out[k] = v
-        elif k != _MEMBER:
-            sub = difference(v, b[k])
-            if sub:
-                out[k] = sub
-    return out
-
-
-def intersection(a: FieldSet, b: FieldSet) -> FieldSet:
-    """The members of ``a`` that are also in ``b`` (used to forget fields that are gone)."""
-    out: FieldSet = {}
-    for k, v in a.items():
-        if k not in b:
-            continue
-        if k == _MEMBER:
-            out[k] = {}
+def strip_server_fields(fs: FieldSet) -> FieldSet:
+    """``fs`` without apiVersion, kind and the metadata the server owns (``internal/stripmeta.go``)."""
+    out = {k: v for k, v in fs.items() if k[2:] not in _STRIPPED_TOP or not k.startswith("f:")}
+    meta = out.get("f:metadata")
+    if meta is not None:
+        meta = {k: v for k, v in meta.items() if k == _MEMBER or k[2:] not in _STRIPPED_META}
+        meta.pop(_MEMBER, None)
+        if meta:
+            out["f:metadata"] = meta
         else:
-            sub = intersection(v, b[k])
-            if sub:
-                out[k] = sub
+            del out["f:metadata"]
     return out
+
+
+def _without_managed_fields(obj: JSON) -> JSON:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
+
+
+def _zero_value(obj: JSON) -> JSON:
+    """What a create compares against: the kind's zero value, whose non-pointer top-level
+    structs (metadata, spec, status) exist empty, so a create does not own those nodes."""
+    return {k: {} for k in ("metadata", "spec", "status") if isinstance(obj.get(k), dict)}
 
 
 def to_fields_v1(fs: FieldSet) -> JSON:
@@ -285,35 +168,28 @@ def _base_entries(requested: Any, stored: Any, *, subresource: str | None) -> li
 
 
 def record_write(new: JSON, old: JSON | None, *, manager: str, api_version: str, subresource: str | None,
-                 now: Callable[[], str]) -> None:
+                 now: Callable[[], str], types: Types, schema: Schema) -> None:
     """Set ``new["metadata"]["managedFields"]`` for a write of ``new`` over ``old`` (None: create).
 
     ``new`` is the object about to be stored (after defaulting and the strategy's resets); its
-    metadata.managedFields, if any, is what the request carried. Mirrors the Update path of
-    structured-merge-diff's ``merge.Updater``: the manager gains the fields it added or modified,
-    every other manager loses them, and fields that disappeared leave every set.
+    metadata.managedFields, if any, is what the request carried. structured-merge-diff's
+    ``Updater.Update`` over the kind's schema (fieldmanager.py): the manager gains the fields
+    it added or modified, every other manager loses them, and removed fields leave every set.
     """
     meta = new.setdefault("metadata", {})
     requested = meta.pop("managedFields", None)
     stored = (old.get("metadata") or {}).get("managedFields") if old is not None else None
     entries = _base_entries(requested, stored, subresource=subresource)
-    present = fields_of(new)
-    changed = present if old is None else changed_fields(old, new)
     me: JSON = {"manager": manager, "operation": UPDATE, "apiVersion": api_version}
     if subresource:
         me["subresource"] = subresource
     my_id = _identity(me)
-    result: list[JSON] = []
-    mine: FieldSet = {}
-    mine_entry: JSON | None = None
-    for entry, fs in entries:
-        if _identity(entry) == my_id:
-            mine, mine_entry = fs, entry
-            continue
-        kept = intersection(difference(fs, changed) if changed else fs, present)
-        if kept:
-            result.append({**entry, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(kept)})
-    owned = intersection(union(mine, changed), present)
+    mine_entry = next((e for e, _ in entries if _identity(e) == my_id), None)
+    before = _without_managed_fields(old) if old is not None else _zero_value(new)
+    owned, others, changed = fieldmanager.update(
+        types, before, new, schema, manager_id=lambda e: _identity(e) == my_id, managers=entries,
+        ignore=strip_server_fields)
+    result = [{**entry, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(fs)} for entry, fs in others]
     if owned:
         # the timestamp moves only when this write took fields (managedFieldsUpdater)
         stamp = now() if changed or mine_entry is None else str(mine_entry.get("time") or now())
@@ -322,3 +198,51 @@ def record_write(new: JSON, old: JSON | None, *, manager: str, api_version: str,
     result.sort(key=_sort_key)
     if result:
         meta["managedFields"] = result
+
+
+def status_only(fs: FieldSet) -> FieldSet:
+    """What an apply to /status may own: its status (the rest is reset by the status strategy)."""
+    return {k: v for k, v in fs.items() if k == "f:status"}
+
+
+def apply_write(live: JSON | None, config: JSON, *, manager: str, api_version: str, subresource: str | None,
+                force: bool, now: Callable[[], str], types: Types, schema: Schema,
+                has_status: bool) -> JSON:
+    """The object an apply of ``config`` by ``manager`` makes of ``live`` (None: create on
+    apply), with its managedFields; raises fieldmanager.Conflicts unless ``force``."""
+    stored = (live.get("metadata") or {}).get("managedFields") if live is not None else None
+    entries = _decode(stored) or []
+    if subresource == "status":
+        def ignore(fs: FieldSet) -> FieldSet:
+            return status_only(strip_server_fields(fs))
+    elif has_status:
+        def ignore(fs: FieldSet) -> FieldSet:
+            return {k: v for k, v in strip_server_fields(fs).items() if k != "f:status"}
+    else:
+        ignore = strip_server_fields
+    me: JSON = {"manager": manager, "operation": APPLY, "apiVersion": api_version}
+    if subresource:
+        me["subresource"] = subresource
+    my_id = _identity(me)
+    # entries of the same manager applying to another endpoint are someone else here
+    keyed = [({**e, "manager": f"\0{manager}"}
+              if e.get("operation") == APPLY and e.get("manager") == manager and _identity(e) != my_id else e, fs)
+             for e, fs in entries]
+    base = _without_managed_fields(live) if live is not None else None
+    config = _without_managed_fields(config)
+    merged, result = fieldmanager.apply(types, base, config, schema, manager=manager, managers=keyed,
+                                        force=force, ignore=ignore)
+    mine_entry = next((e for e, _ in entries if _identity(e) == my_id), None)
+    out: list[JSON] = []
+    for entry, fs in result:
+        if entry.get("operation") == APPLY and entry.get("manager") == manager and "time" not in entry:
+            unchanged = mine_entry is not None and from_fields_v1(mine_entry.get("fieldsV1") or {}) == fs
+            stamp = str(mine_entry.get("time") or now()) if unchanged and mine_entry else now()
+            out.append({**me, "time": stamp, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(fs)})
+            continue
+        name = str(entry.get("manager", ""))
+        original = {**entry, "manager": name[1:] if name.startswith("\0") else name}
+        out.append({**original, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(fs)})
+    out.sort(key=_sort_key)
+    merged.setdefault("metadata", {})["managedFields"] = out
+    return merged

@@ -52,6 +52,21 @@ _MAP_LIST_KEYS: dict[tuple[str, str], list[str]] = {
     ("io.k8s.api.core.v1.EphemeralContainer", "ports"): ["containerPort", "protocol"],
     ("io.k8s.api.core.v1.ServiceSpec", "ports"): ["port", "protocol"],
 }
+#: structs and maps kube-openapi publishes with ``x-kubernetes-map-type: atomic`` (``+structType=atomic``
+#: / ``+mapType=atomic`` in k8s.io/api v0.28): server-side apply owns them as one leaf
+_ATOMIC_STRUCTS = frozenset({
+    "io.k8s.api.core.v1.ConfigMapKeySelector", "io.k8s.api.core.v1.EndpointAddress",
+    "io.k8s.api.core.v1.EndpointPort", "io.k8s.api.core.v1.LocalObjectReference", "io.k8s.api.core.v1.NodeSelector",
+    "io.k8s.api.core.v1.NodeSelectorTerm", "io.k8s.api.core.v1.ObjectFieldSelector",
+    "io.k8s.api.core.v1.ObjectReference", "io.k8s.api.core.v1.ResourceFieldSelector",
+    "io.k8s.api.core.v1.ScopeSelector", "io.k8s.api.core.v1.SecretKeySelector", "io.k8s.api.core.v1.SecretReference",
+    "io.k8s.api.core.v1.TopologySelectorTerm", "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "io.k8s.api.rbac.v1.RoleRef", "io.k8s.api.rbac.v1.Subject", f"{META}.LabelSelector", f"{META}.OwnerReference"})
+_ATOMIC_MAP_FIELDS = frozenset({("io.k8s.api.core.v1.PodSpec", "nodeSelector"),
+                                ("io.k8s.api.core.v1.ServiceSpec", "selector")})
+#: defaults of list map keys (server-side apply keys an item that omits one by its default)
+_KEY_DEFAULTS: dict[tuple[str, str], Any] = {("io.k8s.api.core.v1.ContainerPort", "protocol"): "TCP",
+                                             ("io.k8s.api.core.v1.ServicePort", "protocol"): "TCP"}
 #: the strategic-merge-patch table answers by field path; each definition that holds a keyed
 #: list is reached by one representative path (the table disambiguates by its parent)
 _REPRESENTATIVE_PATH: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -138,6 +153,10 @@ class _BuiltinBuilder:
             prop = self._type(type_str, own_package, info)
             extensions = self._list_extensions(name, json_name, type_str)
             prop.update(extensions)
+            if (name, json_name) in _ATOMIC_MAP_FIELDS:
+                prop["x-kubernetes-map-type"] = "atomic"
+            if (name, json_name) in _KEY_DEFAULTS:
+                prop["default"] = _KEY_DEFAULTS[(name, json_name)]
             description = getattr(info, "description", None)
             if description:
                 prop = {"description": description, **prop}
@@ -150,6 +169,8 @@ class _BuiltinBuilder:
             schema["required"] = sorted(required)
         if gvk is not None:
             schema["x-kubernetes-group-version-kind"] = [gvk]
+        if name in _ATOMIC_STRUCTS:
+            schema["x-kubernetes-map-type"] = "atomic"
         return name
 
     def _type(self, type_str: str, package: str, info: Any) -> JSON:

@@ -57,10 +57,10 @@ from .admission import AdmittingEngine
 from .faults import Faults
 from .local import Engine, LocalAPI, rfc3339_now
 from .managedfields import manager_from_user_agent, validate_manager
-from .openapi import Documents, openapi_v2_protobuf
+from .openapi import openapi_v2_protobuf
 from .protobuf import ProtobufError, UnsupportedKind, decode_object
 from .registry import Registry, ServedResource
-from .registry.base import invalid_value
+from .registry.base import forbidden, invalid_value, required
 from .selection import Filter, make_filter
 from .stats import RequestStats, selector_name
 from .storage import Event, Store, dumps
@@ -75,10 +75,11 @@ PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
                "application/strategic-merge-patch+json": "strategic"}
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+APPLY_PATCH = "application/apply-patch+yaml"
 OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 OPENAPI_V2_PROTOBUF_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 #: request bodies the JSON/YAML decoder reads ("" = no Content-Type: JSON, the first serializer)
-TEXT_BODY_TYPES = frozenset({"", "application/json", "application/yaml", *PATCH_TYPES})
+TEXT_BODY_TYPES = frozenset({"", "application/json", "application/yaml", APPLY_PATCH, *PATCH_TYPES})
 _UNSUPPORTED_BODY = ("the body of the request was in an unknown format - accepted media types include: "
                      "application/json, application/yaml, " + PROTOBUF)
 # upstream's request body limit (apiserver's MaxRequestBodyBytes, 3 MiB)
@@ -449,11 +450,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif info.verb == "patch":
             assert name is not None
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            force = _first(query, "force")
+            if content_type == APPLY_PATCH:
+                self._apply(info, query, body, manager, dry_run)
+                return
+            if force is not None:
+                raise errors.invalid("PatchOptions", "meta.k8s.io", "", [
+                    forbidden("force", "may not be specified for non-apply patch")])
             patch_type = PATCH_TYPES.get(content_type)
             if patch_type is None:
                 raise errors.UnsupportedMediaType(
                     f"the body of the request was in an unknown format - accepted media types include: "
-                    f"{', '.join(PATCH_TYPES)}")
+                    f"{', '.join([*PATCH_TYPES, APPLY_PATCH])}")
             patch = self._json_body(body, allow_list=True)
             # a JSON patch names paths, not fields: only its duplicates are checked
             self._validate_fields(sr, patch if patch_type != "json" else None,
@@ -486,6 +494,25 @@ class _Handler(BaseHTTPRequestHandler):
             options = {"create": "CreateOptions", "update": "UpdateOptions"}.get(verb, "PatchOptions")
             raise errors.invalid(options, "meta.k8s.io", "", [invalid_value("fieldManager", manager, why)])
         return manager
+
+    def _apply(self, info: RequestInfo, query: dict[str, list[str]], body: bytes, manager: str,
+               dry_run: bool) -> None:
+        """Server-side apply (``application/apply-patch+yaml``, a YAML or JSON body): the
+        fieldManager parameter is required, ``force`` takes fields from other managers; a
+        missing object is created (201)."""
+        assert info.name is not None
+        if _first(query, "fieldManager") is None:
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [
+                required("fieldManager", "Required value: is required for apply patch")])
+        force_s = _first(query, "force")
+        if force_s not in (None, "true", "false"):
+            raise errors.BadRequest(f'invalid force value "{force_s}"')
+        config = self._json_body(body)
+        self._validate_fields(info.sr, config, self._field_validation("patch", query), info.subresource or None)
+        obj, created = self.server.owner.engine.apply(info.sr, info.namespace, info.name, config, manager=manager,
+                                                      force=force_s == "true", subresource=info.subresource or None,
+                                                      dry_run=dry_run)
+        self._send_obj(201 if created else 200, obj)
 
     @staticmethod
     def _field_validation(verb: str, query: dict[str, list[str]]) -> str:
@@ -796,7 +823,7 @@ class APIServer:
         self.store = Store(history_size=history_size)
         self.registry = Registry(now=rfc3339_now)
         self.engine = AdmittingEngine(self.store, self.registry, managed_fields=managed_fields)
-        self.openapi = Documents(self.registry)
+        self.openapi = self.engine.openapi
         self.local = LocalAPI(self.engine)
         self.faults = Faults(self.store, seed=fault_seed)
         self.stats = RequestStats()
