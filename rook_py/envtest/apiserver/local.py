@@ -59,6 +59,8 @@ _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"   # as k8s.io/apimachinery/pk
 DEFAULT_MANAGER = "envtest"
 #: metadata the server owns: an update keeps the stored values whatever the request says
 #: (rest.BeforeUpdate), on the main endpoint and on every subresource alike
+#: the manager of a create-on-apply: the object carries the managedFields apply_write computed
+APPLIED = "\x00apply"
 _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 
 
@@ -262,7 +264,7 @@ class Engine:
     # -- create -------------------------------------------------------------------------------
 
     def create(self, sr: ServedResource, namespace: str | None, obj: JSON, *, dry_run: bool = False,
-               manager: str | None = DEFAULT_MANAGER) -> JSON:
+               manager: str = DEFAULT_MANAGER) -> JSON:
         """POST: ``obj`` is owned by the engine from here on (callers pass a copy or parsed JSON)."""
         obj = self._check_body_type(sr, obj)
         meta = obj["metadata"]
@@ -286,7 +288,7 @@ class Engine:
             sr.strategy.create_failed(obj)
             raise
 
-    def _create_locked(self, sr: ServedResource, obj: JSON, *, dry_run: bool, manager: str | None) -> JSON:
+    def _create_locked(self, sr: ServedResource, obj: JSON, *, dry_run: bool, manager: str) -> JSON:
         meta = obj["metadata"]
         with self.store.lock:
             if sr.storage in self._terminating_crds:
@@ -301,7 +303,8 @@ class Engine:
                 raise errors.already_exists(sr.resource, sr.group, meta["name"])
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = self.now()
-            self._record_managed_fields(sr, obj, None, manager, None, meta.get("managedFields"))
+            self._record_managed_fields(sr, obj, None, None if manager == APPLIED else manager, None,
+                                        meta.get("managedFields"))
             obj = self._to_storage(sr, obj)
             if dry_run:
                 sr.strategy.create_failed(obj)  # nothing was persisted: release allocations
@@ -592,7 +595,7 @@ class Engine:
             if old is None:
                 if sr.namespaced:
                     merged["metadata"]["namespace"] = namespace or ""
-                return self.create(sr, namespace, merged, dry_run=dry_run, manager=None), True
+                return self.create(sr, namespace, merged, dry_run=dry_run, manager=APPLIED), True
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             merged = self._check_body_type(sr, merged)
             applied = merged["metadata"].get("managedFields")
