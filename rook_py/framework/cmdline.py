@@ -18,6 +18,7 @@ convention Kubernetes understands: a one-line reason in ``/dev/termination-log``
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import re
 import sys
@@ -138,8 +139,13 @@ def parse_float(text: str) -> float:
 
 
 def parse_list(text: str) -> list[str]:
-    """Comma-separated values, blanks dropped."""
-    return [item.strip() for item in text.split(",") if item.strip()]
+    """Comma-separated values, blanks dropped; read as pflag reads a string slice (CSV, so a
+    double-quoted value may hold a comma: ``a,"b,c"``)."""
+    try:
+        fields = next(csv.reader([text], skipinitialspace=True), [])
+    except csv.Error as err:
+        raise ValueError(f"invalid list {text!r}: {err}") from None
+    return [item.strip() for item in fields if item.strip()]
 
 
 def parse_log_level(text: str) -> str:

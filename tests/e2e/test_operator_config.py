@@ -78,6 +78,14 @@ def test_settings_configmap_live_change_then_clean_restart(envtest: Any, tmp_pat
         assert any("ROOK_ENABLE_AGENT: invalid boolean 'sometimes'" in str(e.get("problem")) for e in lines)
         assert proc.poll() is None
 
+        # Live: a node-daemon switch turned off removes its DaemonSet.
+        live = admin.get("v1", "ConfigMap", CONFIG, NS)
+        live["data"]["ROOK_ENABLE_AGENT"] = "F"
+        admin.update(live)
+        wait_for("agent removed", lambda: not [d for d in admin.list("apps/v1", "DaemonSet", NS)["items"]
+                                               if d["metadata"]["name"] == "rook-chubaofs-agent"])
+        assert proc.poll() is None
+
         # Restart: the lease duration cannot change under a running elector.
         live = admin.get("v1", "ConfigMap", CONFIG, NS)
         live["data"]["ROOK_LEASE_DURATION"] = "3s"
@@ -90,9 +98,9 @@ def test_settings_configmap_live_change_then_clean_restart(envtest: Any, tmp_pat
     lines = log_lines(log)
     restart = next(e for e in lines if e["event"].startswith("operator settings changed that take effect"))
     assert restart["restart_for"] == ["ROOK_LEASE_DURATION"] and restart["values"] == {"ROOK_LEASE_DURATION": "3s"}
-    # At debug level since the live change: the next event's debug line shows.
+    # At debug level since the first live change: the debug lines of the later events show.
     seen = [e for e in lines if e["event"] == "operator settings ConfigMap seen"]
-    assert [e["level"] for e in seen] == ["debug"] and "ROOK_LEASE_DURATION" in seen[0]["keys"]
+    assert [e["level"] for e in seen] == ["debug", "debug"] and "ROOK_LEASE_DURATION" in seen[-1]["keys"]
     lease = admin.get("coordination.k8s.io/v1", "Lease", LEASE, NS)
     assert not lease["spec"].get("holderIdentity"), lease  # released before exiting
     assert lines[-1]["event"] == "operator stopped to start again with new settings"

@@ -155,6 +155,15 @@ def test_numbers() -> None:
         cmdline.parse_float("fast")
 
 
+# -- lists --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "items"), [("/a,/b", ["/a", "/b"]), (" /a, /b ,,", ["/a", "/b"]), ("", []),
+                                             ('a,"b,c"', ["a", "b,c"]), ('"x y", z', ["x y", "z"])])
+def test_lists_as_pflag_reads_a_string_slice(text: str, items: list[str]) -> None:
+    assert cmdline.parse_list(text) == items
+    assert parsed([], Flag("paths", [], kind="list"), env={"ROOK_PATHS": text})["paths"] == items
+
+
 # -- log levels ---------------------------------------------------------------------------------
 
 CAPNSLOG = {"CRITICAL": "critical", "ERROR": "error", "WARNING": "warning", "NOTICE": "info", "INFO": "info",
