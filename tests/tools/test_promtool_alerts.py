@@ -219,6 +219,22 @@ CASES: list[Case] = [
 ]
 
 
+# Capacity is read from the master that counts data nodes (the leader); M1 is the leader here.
+for _case in CASES:
+    if _case.alert in ("ChubaoFSClusterCapacityHigh", "ChubaoFSCapacityPredictedFull"):
+        _case.series.append((f"cfs_master_dataNodes_count{{{M1}}}", "3x100"))
+
+CASES.append(Case(
+    "capacity-read-from-followers-only-is-no-growth", "ChubaoFSCapacityPredictedFull",
+    # The leader is not scraped for the first two samples (restarting): only the follower's reset
+    # 0 is there. Read as "0 bytes used" it would make predict_linear see 600 GiB of growth.
+    [(f"cfs_master_dataNodes_used_GB{{{M1}}}", "_x1 600x100"), (f"cfs_master_dataNodes_total_GB{{{M1}}}", "_x1 1000x100"),
+     (f"cfs_master_dataNodes_count{{{M1}}}", "_x1 3x100"),
+     (f"cfs_master_dataNodes_used_GB{{{M2}}}", "0x100"), (f"cfs_master_dataNodes_total_GB{{{M2}}}", "0x100"),
+     (f"cfs_master_dataNodes_count{{{M2}}}", "0x100")],
+    "2h", interval="5m"))
+
+
 def test_every_builtin_alert_has_firing_and_silent_cases() -> None:
     firing = {c.alert for c in CASES if c.expect}
     silent = {c.alert for c in CASES if not c.expect}

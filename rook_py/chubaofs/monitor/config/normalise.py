@@ -67,6 +67,16 @@ def _leader_gauge(record: str, metric: str, since: Release, unit: str, meaning: 
                   f"cfs_master_{metric}", unit, meaning)
 
 
+def _leader_capacity(record: str, metric: str, meaning: str) -> Signal:
+    # Only from the master that counts data nodes, i.e. the leader: a follower's reset 0 is not
+    # "0 bytes used". Without this, a moment in which only followers are scraped (a leader
+    # restarting, a new leader before its first refresh) records 0 and then the real value, and
+    # predict_linear/deriv read that jump as growth.
+    expr = (f"max by (cluster) (cfs_master_{metric}{{$SEL}}\n"
+            f"  and on (instance) (cfs_master_dataNodes_count{{$SEL}} > 0)) * {GIB}")
+    return Signal(record, expr, ALL, f"cfs_master_{metric}", "bytes", meaning + " (1 GiB resolution)")
+
+
 def _disk_expr(metric: str) -> str:
     # 2.x: path="/data1"; 3.3.0+: path="10.0.0.5:17310_/data1". The second label_replace only
     # matches (and so only overwrites) the prefixed form.
@@ -108,19 +118,14 @@ SIGNALS: tuple[Signal, ...] = (
     _leader_gauge("chubaofs:masters_inactive:count", "masters_inactive", _r("3.5.2"), "count",
                   "masters the leader cannot reach"),
     _leader_gauge("chubaofs:volumes:count", "vol_count", ALL, "count", "volumes"),
-    _leader_gauge("chubaofs:datanodes_capacity_total:bytes", "dataNodes_total_GB", ALL, "bytes",
-                  "data node capacity (1 GiB resolution)", f" * {GIB}"),
-    _leader_gauge("chubaofs:datanodes_capacity_used:bytes", "dataNodes_used_GB", ALL, "bytes",
-                  "data node capacity used (1 GiB resolution)", f" * {GIB}"),
-    _leader_gauge("chubaofs:datanodes_capacity_increased:bytes", "dataNodes_increased_GB", ALL, "bytes",
-                  "data node usage increase since the previous master statistics (1 GiB resolution)", f" * {GIB}"),
-    _leader_gauge("chubaofs:metanodes_memory_total:bytes", "metaNodes_total_GB", ALL, "bytes",
-                  "meta node memory (1 GiB resolution)", f" * {GIB}"),
-    _leader_gauge("chubaofs:metanodes_memory_used:bytes", "metaNodes_used_GB", ALL, "bytes",
-                  "meta node memory used (1 GiB resolution)", f" * {GIB}"),
+    _leader_capacity("chubaofs:datanodes_capacity_total:bytes", "dataNodes_total_GB", "data node capacity"),
+    _leader_capacity("chubaofs:datanodes_capacity_used:bytes", "dataNodes_used_GB", "data node capacity used"),
+    _leader_capacity("chubaofs:datanodes_capacity_increased:bytes", "dataNodes_increased_GB", "data node usage increase since the previous master statistics"),
+    _leader_capacity("chubaofs:metanodes_memory_total:bytes", "metaNodes_total_GB", "meta node memory"),
+    _leader_capacity("chubaofs:metanodes_memory_used:bytes", "metaNodes_used_GB", "meta node memory used"),
     Signal(
         "chubaofs:datanodes_capacity_used:ratio",
-        "max by (cluster) (cfs_master_dataNodes_used_GB{$SEL})\n"
+        "max by (cluster) (cfs_master_dataNodes_used_GB{$SEL} and on (instance) (cfs_master_dataNodes_count{$SEL} > 0))\n"
         "  / (max by (cluster) (cfs_master_dataNodes_total_GB{$SEL}) > 0)",
         ALL, "cfs_master_dataNodes_{used,total}_GB", "ratio",
         "share of data node capacity used (absent while the capacity reads 0 GiB, under 1 GiB)",
