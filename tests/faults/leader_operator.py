@@ -76,14 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renew-deadline", type=float, default=1.5)
     parser.add_argument("--retry-period", type=float, default=0.3)
     parser.add_argument("--hold-seconds", type=float, default=3.0)
+    parser.add_argument("--probes", action="store_true",
+                        help="serve /healthz and /metrics on free 127.0.0.1 ports (F8); "
+                             "'standby' reports their addresses")
+    parser.add_argument("--user-agent-prefix", default="f5")
     args = parser.parse_args(argv)
     configure_logging("warning", "json", stream=sys.stderr)
-    client = Client(load_config(), user_agent=f"f5-{args.identity}")
+    client = Client(load_config(), user_agent=f"{args.user_agent_prefix}-{args.identity}")
+    probes = "127.0.0.1:0" if args.probes else "0"
     manager = Manager(client, ManagerOptions(
         namespace=args.namespace, leader_election=True, leader_election_id=LEASE,
         leader_election_namespace=args.namespace, lease_duration=args.lease_duration,
         renew_deadline=args.renew_deadline, retry_period=args.retry_period, identity=args.identity,
-        metrics_bind_address="0", health_probe_bind_address="0", graceful_shutdown_timeout=5.0))
+        metrics_bind_address=probes, health_probe_bind_address=probes, graceful_shutdown_timeout=5.0))
     (ControllerBuilder(manager).named("f5").for_("v1", "ConfigMap").owns("v1", "Secret")
      .with_options(max_concurrent_reconciles=4)
      .complete(SecretPerConfigMap(client, manager.reader, args.identity, args.hold_seconds)))
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     def announce() -> None:
         manager.serving.wait()
         if manager.cache.wait_for_cache_sync(30):
-            say("standby")
+            say("standby", health=manager.health_address, metrics=manager.metrics_address)
         manager.elected.wait()
         say("leader")
 

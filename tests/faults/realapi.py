@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from rook_py.envtest.environment import Environment
 from rook_py.envtest.realcluster import find_binaries
 from tests.faults.support import Process
 
@@ -136,3 +137,14 @@ def relists_after(events: list[JSON], agent: str, since: datetime) -> dict[str, 
                  and audit_time(w, "stageTimestamp") <= audit_time(event)]
         out[resource] = {"list_at": audit_time(event), "watch_ended_at": max(ended) if ended else None}
     return out
+
+
+@pytest.fixture(scope="session")
+def real_control_plane() -> Iterator[Environment]:
+    """One etcd + kube-apiserver (watch cache on, audit log on) shared by F7, F8 and F10: each
+    test uses its own namespaces and leaves the server running and thawed. Starting one costs
+    5-10 s on a loaded 2-core machine, so the suite starts it once."""
+    if find_binaries() is None:
+        pytest.skip("needs KUBEBUILDER_ASSETS")
+    with Environment(backend="real", audit=True) as env:
+        yield env

@@ -36,7 +36,7 @@ from rook_py.chubaofs.api.crd import chubao_monitor_crd
 from rook_py.envtest.environment import Environment
 from rook_py.framework.client import errors
 from tests.faults.chubao_support import NS, monitor
-from tests.faults.realapi import Supervisor, relists_after, requires_real_api, wall_now
+from tests.faults.realapi import Supervisor, real_control_plane, relists_after, requires_real_api, wall_now
 from tests.faults.support import FULL, eventually, report
 
 pytestmark = requires_real_api
@@ -50,13 +50,16 @@ LEASE = (15.0, 10.0, 2.0) if FULL else (4.0, 3.0, 0.5)
 LEASE_NS = "rook-system"
 
 
+__all__ = ["real_control_plane"]  # the shared fixture
+
+
 @pytest.fixture(scope="module")
-def env() -> Iterator[Environment]:
-    with Environment(backend="real", crds=[chubao_monitor_crd()], audit=True) as e:
-        client = e.client()
-        for ns in (NS, LEASE_NS):
-            client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        yield e
+def env(real_control_plane: Environment) -> Iterator[Environment]:
+    real_control_plane.install_crds([chubao_monitor_crd()])
+    client = real_control_plane.client()
+    for ns in (NS, LEASE_NS):
+        client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    yield real_control_plane
 
 
 def reconciled(client: Any, name: str) -> bool:
@@ -84,7 +87,12 @@ def operator_args(leader_election: bool, identity: str) -> list[str]:
     return args
 
 
-@pytest.mark.parametrize("leader_election", [False, True], ids=["no-leader-election", "leader-election"])
+# The normal run keeps to the headline case (no leader election, a watch resume that
+# answers 410); the lease lost during an outage and reclaimed by the restarted process is in
+# make faults (F8 and F10 cover leader election on the real server in the normal run).
+@pytest.mark.parametrize("leader_election", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not FULL, reason="make faults only (ROOK_FAULT_ITERATIONS=full): keeps the normal run short"))],
+    ids=["no-leader-election", "leader-election"])
 def test_operator_recovers_within_seconds_of_the_api_server_answering_again(
         env: Environment, leader_election: bool) -> None:
     client = env.client(timeout=5.0, user_agent="f7-test")
