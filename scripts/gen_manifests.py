@@ -28,6 +28,7 @@ import yaml  # noqa: E402
 
 import rook_py  # noqa: E402
 from rook_py.chubaofs import operator as cfs  # noqa: E402
+from rook_py.chubaofs.api import webhooks  # noqa: E402
 from rook_py.chubaofs.provider import OPERATOR_SERVICE, ChubaoFSProvider  # noqa: E402
 from rook_py.chubaofs.settings import DEFAULT_DISCOVER_INTERVAL  # noqa: E402
 from rook_py.framework.cmdline import format_duration  # noqa: E402
@@ -150,6 +151,7 @@ def operator_documents() -> list[JSON]:
         {"name": "ROOK_ENABLE_DISCOVERY_DAEMON", "value": "true"},
         {"name": "ROOK_DISCOVER_DEVICES_INTERVAL", "value": format_duration(DEFAULT_DISCOVER_INTERVAL)},
         {"name": "ROOK_ENABLE_AGENT", "value": "true"},
+        {"name": "ROOK_ENABLE_WEBHOOKS", "value": "true"},
         {"name": "AGENT_MONITOR", "value": f"{NAMESPACE}/{EXAMPLE_MONITOR}"},
         {"name": "AGENT_DEREGISTER_STALE_AFTER", "value": "30m"},
     ]
@@ -158,7 +160,8 @@ def operator_documents() -> list[JSON]:
         "name": OPERATOR, "image": IMAGE, "imagePullPolicy": "IfNotPresent",
         "args": ["chubaofs", "operator"], "env": env,
         "ports": [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"},
-                  {"name": "health", "containerPort": 8081, "protocol": "TCP"}],
+                  {"name": "health", "containerPort": 8081, "protocol": "TCP"},
+                  {"name": "webhook", "containerPort": webhooks.WEBHOOK_PORT, "protocol": "TCP"}],
         "livenessProbe": {"httpGet": {"path": "/healthz", **probe_port}, "initialDelaySeconds": 10,
                           "periodSeconds": 20},
         "readinessProbe": {"httpGet": {"path": "/readyz", **probe_port}, "periodSeconds": 10},
@@ -184,7 +187,15 @@ def operator_documents() -> list[JSON]:
         "spec": {"selector": {"app": OPERATOR},
                  "ports": [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]},
     }
-    return [deployment, service]
+    webhook_service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": webhooks.WEBHOOK_SERVICE, "namespace": NAMESPACE, "labels": labels},
+        # Every replica serves (not only the leader), so the Service spreads over all of them;
+        # /readyz holds a replica out until it serves with a valid certificate.
+        "spec": {"selector": {"app": OPERATOR},
+                 "ports": [{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}]},
+    }
+    return [deployment, service, webhook_service, *webhooks.webhook_configurations(NAMESPACE)]
 
 
 def operator() -> str:
@@ -198,7 +209,18 @@ def operator() -> str:
                 "# POD_LABELS). Neither is privileged: both run as a non-root user with every capability\n"
                 "# dropped and a read-only root filesystem. Their only host access is read-only hostPath\n"
                 "# mounts: /dev, /sys and /run/udev for discover (lsblk reads sysfs and the udev database,\n"
-                "# both world-readable), /sys and the AGENT_DATA_PATHS directories for the agent (statvfs).\n")
+                "# both world-readable), /sys and the AGENT_DATA_PATHS directories for the agent (statvfs).\n"
+                "#\n"
+                "# Admission webhooks: every replica serves them on port 9443 behind the Service\n"
+                "# rook-chubaofs-webhook. The operator keeps its own CA and serving certificate in the Secret\n"
+                "# rook-chubaofs-webhook-cert and writes the CA bundle into the two configurations below\n"
+                "# (ROOK_WEBHOOK_CERT_DIR uses mounted cert-manager certificates instead). They use\n"
+                "# failurePolicy: Fail: while no replica serves, creating or updating a ChubaoMonitor is refused\n"
+                "# ('failed calling webhook'); deleting one always works (DELETE is not sent), ChubaoMonitors in\n"
+                "# the operator's own namespace are never sent (so a broken operator can be repaired), and the\n"
+                "# configurations go with this file: `kubectl delete -f operator.yaml` unblocks the cluster.\n"
+                "# The CRD's own CEL rules hold either way. ROOK_ENABLE_WEBHOOKS=false turns the server off\n"
+                "# (then delete the two configurations too).\n")
 
 
 # -- monitor.yaml -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rook_py.chubaofs.api.webhooks import MUTATING_CONFIGURATION, VALIDATING_CONFIGURATION
 from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import Fatal, format_duration
@@ -147,6 +148,12 @@ OPERATOR_CLUSTER_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["services", "configmaps", "secrets"], "verbs": _OWNED},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    # The self-managed webhook certificate: its CA bundle goes into our two configurations only.
+    # (Its Secret, in the operator's namespace, falls under the secrets rule above.)
+    {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
+     "resourceNames": [VALIDATING_CONFIGURATION], "verbs": ["get", "update"]},
+    {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
+     "resourceNames": [MUTATING_CONFIGURATION], "verbs": ["get", "update"]},
 ]
 #: In the operator's namespace only: its own Pod, its Lease, its settings ConfigMap, the
 #: node-daemon DaemonSets.

@@ -17,7 +17,7 @@ from rook_py.chubaofs.monitor.controller import MANAGED_KINDS, MonitorReconciler
 from rook_py.chubaofs.monitor.reload import HttpReloader, Reloader
 from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.controller import ControllerBuilder
-from rook_py.framework.provider import OperatorSettings, Provider
+from rook_py.framework.provider import OperatorSettings, Provider, WebhookSpec
 
 if TYPE_CHECKING:
     from rook_py.framework.manager import Manager
@@ -54,6 +54,13 @@ class ChubaoFSProvider(Provider):
     def crds(self) -> list[JSON]:
         return [chubao_monitor_crd()]
 
+    def webhooks(self, settings: OperatorSettings) -> WebhookSpec:
+        from rook_py.chubaofs.api import webhooks as w
+
+        return WebhookSpec(service=w.WEBHOOK_SERVICE, secret=w.WEBHOOK_SECRET,
+                           validating_configurations=(w.VALIDATING_CONFIGURATION,),
+                           mutating_configurations=(w.MUTATING_CONFIGURATION,))
+
     def setup(self, manager: Manager, settings: OperatorSettings) -> None:
         """Wire the ChubaoMonitor controller.
 
@@ -77,6 +84,18 @@ class ChubaoFSProvider(Provider):
         builder.watches("v1", "Secret", secret_mapper(manager.reader))
         builder.with_options(max_concurrent_reconciles=settings.max_concurrent_reconciles)
         builder.complete(reconciler)
+        if manager.webhook_server is not None:
+            from rook_py.chubaofs.api.webhooks import (
+                MonitorDefaulter,
+                MonitorValidator,
+                default_client_secret_getter,
+            )
+            from rook_py.framework.webhook import WebhookBuilder
+
+            (WebhookBuilder(manager).for_(t.API_VERSION, t.KIND)
+             .with_defaulter(MonitorDefaulter())
+             .with_validator(MonitorValidator(default_client_secret_getter(manager.client)))
+             .complete())
 
     def pre_start(self, client: Any, settings: OperatorSettings) -> None:
         """Runs on every replica before the manager starts; idempotent.

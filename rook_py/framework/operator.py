@@ -26,6 +26,7 @@ for a fresh start (``rook_py.framework.operator_config``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import threading
 import time
@@ -232,6 +233,7 @@ def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any 
             raise Fatal(f"invalid manager options: {err}") from None
         watcher = ConfigWatcher(config, client, applied, settings, on_restart=lambda changed: stop.set())
         manager.add(watcher)
+        add_webhook_server(manager, provider, settings)
         provider.setup(manager, settings)
         manager.start(stop)
         if watcher.restart_requested:
@@ -243,6 +245,48 @@ def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any 
         restore()
         if own_client:
             client.close()
+
+
+def in_cluster(settings: OperatorSettings) -> bool:
+    """The client comes from the Pod's service account (load_config's last resort)."""
+    from rook_py.framework.manager import IN_CLUSTER_NAMESPACE_FILE
+
+    return (not settings.kubeconfig and not os.environ.get("KUBECONFIG")
+            and os.path.exists(IN_CLUSTER_NAMESPACE_FILE))
+
+
+def add_webhook_server(manager: Any, provider: Provider, settings: OperatorSettings) -> None:
+    """With ``--enable-webhooks`` and a provider that has webhooks: a webhook server on
+    ``--webhook-port`` with certificates from ``--webhook-cert-dir`` or self-managed (CA bundle
+    injected into the provider's configurations, pointed at ``--webhook-url`` when given)."""
+    from rook_py.framework.webhook import CertDir, CertOptions, SelfManagedCerts, WebhookServer
+
+    spec = provider.webhooks(settings)
+    if not settings.enable_webhooks or spec is None:
+        return
+    if not settings.webhook_url and not in_cluster(settings):
+        # The configurations name the in-cluster Service: an operator on a workstation (or in a
+        # test) serving :9443 would never be called, and would only hold the port.
+        log.info("webhooks not served: outside a cluster they need --webhook-url "
+                 "(e.g. https://127.0.0.1:9443)")
+        return
+    if settings.webhook_url and not settings.webhook_url.startswith("https://"):
+        raise Fatal(f"--webhook-url must be an https:// URL, got {settings.webhook_url!r}")
+    certs: Any
+    if settings.webhook_cert_dir:
+        certs = CertDir(settings.webhook_cert_dir)
+    else:
+        certs = SelfManagedCerts(manager.client, CertOptions(
+            namespace=settings.namespace, secret_name=spec.secret, service_name=spec.service,
+            validating_configurations=spec.validating_configurations,
+            mutating_configurations=spec.mutating_configurations, crds=spec.conversion_crds,
+            webhook_url=settings.webhook_url or None))
+        manager.add(certs)
+    host = "127.0.0.1" if settings.webhook_url.startswith("https://127.") else ""
+    manager.set_webhook_server(WebhookServer(certs, f"{host}:{settings.webhook_port}"))
+    log.info("webhooks enabled", port=settings.webhook_port,
+             certificates=settings.webhook_cert_dir or f"self-managed in Secret {spec.secret}",
+             url=settings.webhook_url or f"Service {spec.service}")
 
 
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 from abc import ABC, abstractmethod
 from collections.abc import Set
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -63,6 +64,12 @@ class Provider(ABC):
     def setup(self, manager: Manager, settings: OperatorSettings) -> None:
         """Wire controllers and checks into ``manager``; do not block, do not start threads."""
 
+    def webhooks(self, settings: OperatorSettings) -> WebhookSpec | None:
+        """The provider's webhook Service, certificate Secret and configurations, or None when
+        it has no webhooks (default). With ``--enable-webhooks`` the generic operator then runs a
+        webhook server (``manager.webhook_server``) in which ``setup`` registers its handlers."""
+        return None
+
     def add_commands(self, subparsers: argparse._SubParsersAction[Any]) -> None:  # noqa: B027
         """Add provider-specific subcommands under ``rook <name>``; ``operator`` is the framework's."""
 
@@ -74,6 +81,20 @@ class Provider(ABC):
         or format, which node daemons may inherit): apply them without a restart. ``changed``
         holds flag names; ``settings`` is the new whole. Runs on every replica, like
         ``pre_start``; raising logs the error and keeps the operator running. Default: nothing."""
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """Names of what a provider's manifests create for its webhooks (all in the operator's
+    namespace, or cluster-scoped): the Service in front of the webhook port, the Secret the
+    self-managed certificate lives in, and the configurations (and multi-version CRDs) whose
+    clientConfig gets the CA bundle."""
+
+    service: str
+    secret: str
+    validating_configurations: tuple[str, ...] = ()
+    mutating_configurations: tuple[str, ...] = ()
+    conversion_crds: tuple[str, ...] = ()
 
 
 def load_providers() -> dict[str, Provider]:

@@ -214,6 +214,15 @@ class OperatorSettings:
     health_probe_bind_address: str = setting(":8081", "healthz/readyz endpoint address; 0 disables")
     graceful_shutdown_timeout: float = setting(30.0, "time in-flight reconciles get on shutdown", kind="duration")
     max_concurrent_reconciles: int = setting(1, "workers per controller", kind="int", parse=at_least(1))
+    enable_webhooks: bool = setting(True, "serve the provider's admission webhooks (defaulting, validation) "
+                                          "on every replica; the CRD's own rules hold either way", kind="bool")
+    webhook_port: int = setting(9443, "HTTPS port of the webhook server", kind="int")
+    webhook_cert_dir: str = setting("", "directory holding tls.crt and tls.key (cert-manager, a mounted Secret), "
+                                        "re-read on change; empty: the operator keeps its own CA and serving "
+                                        "certificate in a Secret and injects the CA bundle")
+    webhook_url: str = setting("", "out of cluster: serve webhooks on this host and point the webhook "
+                                   "configurations at this https URL (e.g. https://127.0.0.1:9443) instead "
+                                   "of the in-cluster Service")
     kube_api_qps: float = setting(20.0, "client-side rate limit (queries per second); 0 disables", kind="float")
     kube_api_burst: int = setting(30, "client-side burst", kind="int", parse=at_least(1))
     cache_mutation_detector: bool = setting(False, "debug: fail when a controller changes a cached object in "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -77,7 +78,7 @@ def test_rbac_has_no_wildcards() -> None:
 
 
 def test_operator_deployment_contract() -> None:
-    deployment, service = docs("operator.yaml")
+    deployment, service, webhook_service, mutating, validating = docs("operator.yaml")
     assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -92,6 +93,14 @@ def test_operator_deployment_contract() -> None:
     assert service["metadata"]["name"] == "rook-chubaofs-operator"
     assert service["spec"]["ports"][0] == {"name": "metrics", "port": 8080, "targetPort": "metrics",
                                            "protocol": "TCP"}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["webhook"] == 9443
+    assert webhook_service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook",
+                                                 "protocol": "TCP"}]
+    for config in (mutating, validating):
+        (hook,) = config["webhooks"]
+        assert hook["clientConfig"]["service"]["name"] == webhook_service["metadata"]["name"]
+        assert hook["namespaceSelector"]["matchExpressions"][0]["values"] == [NS]
 
 
 def test_dockerfile() -> None:
@@ -287,6 +296,7 @@ def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any) ->
                                     metrics_bind_address="0", health_probe_bind_address="0",
                                     graceful_shutdown_timeout=5.0,
                                     pod_name="rook-chubaofs-operator-0",
+                                    webhook_url=f"https://127.0.0.1:{webhook_port}", webhook_port=webhook_port,
                                     provider_settings=ChubaoFSSettings(reload_settle=0.0, **node_daemons))
         stop = threading.Event()
         client = envtest.client(user_agent=user_agent("chubaofs"))
@@ -306,6 +316,14 @@ def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any) ->
             return status.get("phase") == t.PHASE_READY and (
                 generation is None or status.get("observedGeneration") == generation)
         return check
+
+    # Its webhook configurations (the operator injects its CA bundle and, out of cluster, its URL).
+    for doc in docs("operator.yaml"):
+        if doc["kind"].endswith("WebhookConfiguration"):
+            admin.create(doc)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        webhook_port = probe.getsockname()[1]
 
     # The operator's own Pod (image lookup through POD_NAME).
     admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rook-chubaofs-operator-0", "namespace": NS},

@@ -5,8 +5,8 @@ spec each example replaces, and ``bystander``, which must keep being served. Eac
 built from parts that are each valid, invalid, or outside the CRD's schema *by construction* (the
 oracle is this file, not the operator's validator). Per example:
 
-* a spec with a part outside the schema (a bound, a pattern, a required field) is rejected at
-  admission with 422, leaving everything as it was; otherwise the operator settles the new
+* a spec with a part outside the schema (a bound, a pattern, a required field, a CEL rule) is
+  rejected at admission with 422, leaving everything as it was; otherwise the operator settles the new
   generation: Ready when every part is valid, InvalidSpec otherwise;
 * nothing is deleted that the spec did not ask to delete: an invalid spec deletes nothing; a valid
   one deletes only the objects of components it disables; no PVC is ever deleted;
@@ -61,10 +61,11 @@ def _part(fragment: JSON, valid: bool | str, disables: frozenset[str] = frozense
 
 CONSUL: list[Part] = [
     _part({"consul": {"replicas": 1}}, True),
-    _part({"consul": {"replicas": 3}}, True),
-    _part({"consul": {"replicas": 2}}, False),                      # even server count
-    _part({"consul": {"replicas": 4}}, False),
-    _part({"consul": {"enabled": False}}, False),                   # no Consul and no external one
+    # No 3: going back to the base's single server would drop below the quorum of 3 in one
+    # step, which the CRD's transition rule refuses.
+    _part({"consul": {"replicas": 2}}, REJECTED),                   # even server count (CEL rule)
+    _part({"consul": {"replicas": 4}}, REJECTED),
+    _part({"consul": {"enabled": False}}, REJECTED),                # no Consul and no external one
     _part({"consul": {"enabled": False, "externalAddress": "consul.example.com:8500"}}, True,
           frozenset({t.CONSUL})),
     _part({"consul": {"replicas": 1, "storage": {"size": "0"}}}, False),
@@ -77,7 +78,7 @@ PROMETHEUS: list[Part] = [
     _part({"prometheus": {"retention": "30d", "scrapeInterval": "15s"}}, True),
     _part({"prometheus": {"scrapeInterval": "0s"}}, False),
     _part({"prometheus": {"externalLabels": {"region": "eu"}}}, True),
-    _part({"prometheus": {"replicas": 2, "externalLabels": {"replica": "a"}}}, False),
+    _part({"prometheus": {"replicas": 2, "externalLabels": {"replica": "a"}}}, REJECTED),  # CEL rule
     _part({"prometheus": {"storage": {"size": "0Gi"}}}, False),
     _part({"prometheus": {"retention": "two weeks"}}, REJECTED),    # duration pattern
     _part({"prometheus": {"storage": {"storageClassName": "fast"}}}, REJECTED),  # size is required
@@ -99,7 +100,8 @@ GRAFANA: list[Part] = [
 RULES: list[Part] = [
     _part({}, True),
     _part({"rules": {"thresholds": {"capacityWarningPercent": 70, "capacityCriticalPercent": 85}}}, True),
-    _part({"rules": {"thresholds": {"capacityWarningPercent": 95, "capacityCriticalPercent": 90}}}, False),
+    _part({"rules": {"thresholds": {"capacityWarningPercent": 95, "capacityCriticalPercent": 90}}},
+          REJECTED),                                                # CEL rule
     _part({"rules": {"extraRules": [{"rules": []}]}}, False),       # a group without a name
     _part({"rules": {"thresholds": {"predictFullDays": 0}}}, REJECTED),  # minimum 1
 ]

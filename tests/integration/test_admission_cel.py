@@ -89,3 +89,17 @@ def test_a_rule_that_does_not_compile_refuses_the_crd(envtest: Any) -> None:
     # kube-apiserver names the path spec.validation... when every version shares one schema
     assert "openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: " in str(err.value)
     assert "compilation failed" in str(err.value)
+
+
+def test_rules_are_checked_against_schema_defaults(envtest: Any) -> None:
+    c = envtest.client()
+    crd: dict[str, Any] = {**CRD, "metadata": {"name": f"defs.{GROUP}"},
+                           "spec": {**CRD["spec"], "names": {"plural": "defs", "kind": "Def"}}}
+    crd["spec"]["versions"] = [{**CRD["spec"]["versions"][0], "schema": {"openAPIV3Schema": {
+        "type": "object", "properties": {"spec": {"type": "object", "default": {}, "x-kubernetes-validations": [
+            {"rule": "self.replicas % 2 == 1", "message": "must be odd"}],
+            "properties": {"replicas": {"type": "integer", "default": 3}}}}}}}]
+    with pytest.raises(errors.Invalid) as err:
+        c.create(crd)
+    assert ('openAPIV3Schema.properties[spec].default: Invalid value: "object": no such key: replicas '
+            'evaluating rule: must be odd') in str(err.value)

@@ -9,6 +9,23 @@ Invariants (checked by tests):
   operator. Parent objects carry ``default: {}`` so their children's defaults apply (the API
   server only defaults inside objects that exist, see apiextensions-apiserver
   pkg/apiserver/schema/defaulting/algorithm.go).
+
+Where each invariant is checked -- CEL in this schema, or the operator's validating webhook:
+
+- CEL (``x-kubernetes-validations``) holds every rule Kubernetes 1.25-1.28 CEL can express: odd
+  Consul servers, ``enabled: false`` needing ``externalAddress``, Consul not losing a quorum of
+  its current servers in one step, warning threshold below critical, the operator-owned
+  ``replica`` external label, ``storageClassName`` unchanged once a volume exists, and
+  ``deleteData`` needing its confirmation. Each rule tolerates absent fields (``has()``): the API
+  server also checks rules against the ``default: {}`` written here, before nested defaults. The API server enforces them with no operator running
+  (or with ``--enable-webhooks=false``), before any webhook sees the object. Messages are static
+  text: kube-apiserver 1.28's cost estimator refuses ``string(int)`` in a ``messageExpression``.
+- The validating webhook (``rook_py.chubaofs.api.webhooks``) runs ``validation.validate`` -- the
+  very function the controller runs -- for what CEL cannot say before 1.29's ``quantity()``
+  library or without data outside the object: quantities (sizes above zero, requests within
+  limits, a volume may grow but not shrink), Prometheus durations and byte sizes, the supported
+  ChubaoFS versions table, free-form rule groups, and Secret references (a warning, since the
+  Secret may be created next).
 """
 
 from __future__ import annotations
@@ -108,6 +125,11 @@ def storage_schema(default_size: str | None) -> JSON:
             "storageClassName": _str(DNS_SUBDOMAIN_PATTERN,
                                      description="StorageClass; empty means the cluster default."),
         },
+        "x-kubernetes-validations": [{
+            "rule": "(has(self.storageClassName) ? self.storageClassName : '') == "
+                    "(has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",
+            "message": "storageClassName cannot change: a volume keeps the class it was created "
+                       "with; keep the old class, or create a new ChubaoMonitor for the new one"}],
     }
     if default_size is not None:
         node["default"] = {"size": default_size}
@@ -123,6 +145,19 @@ def _consul() -> JSON:
     return {
         "type": "object", "default": {},
         "description": "Consul servers: service discovery of ChubaoFS daemons and node agents.",
+        "x-kubernetes-validations": [
+            {"rule": "has(self.externalAddress) || !has(self.enabled) || self.enabled",
+             "message": "enabled: false needs externalAddress: without a Consul Prometheus cannot "
+                        "discover ChubaoFS daemons"},
+            {"rule": "has(self.externalAddress) || !has(self.replicas) || self.replicas % 2 == 1",
+             "message": "replicas must be 1, 3 or 5: an even server count adds no fault tolerance "
+                        "and risks a split vote"},
+            {"rule": "has(self.externalAddress) || has(oldSelf.externalAddress) || "
+                     "!has(self.replicas) || !has(oldSelf.replicas) || self.replicas * 2 > oldSelf.replicas",
+             "message": "replicas may not drop below a quorum (more than half) of the current servers "
+                        "in one step: 5 -> 3 is allowed, 3 -> 1 is not; to run one server, recreate "
+                        "the ChubaoMonitor (volumes are kept unless cleanupPolicy.deleteData)"},
+        ],
         "properties": {
             "enabled": _bool(True),
             "image": _image(t.CONSUL),
@@ -141,6 +176,10 @@ def _consul() -> JSON:
 def _prometheus() -> JSON:
     return {
         "type": "object", "default": {},
+        "x-kubernetes-validations": [{
+            "rule": "!has(self.externalLabels) || !('replica' in self.externalLabels) || "
+                    "!has(self.replicas) || self.replicas == 1",
+            "message": "externalLabels.replica is set by the operator when replicas > 1"}],
         "properties": {
             "image": _image(t.PROMETHEUS),
             "replicas": _int(1, 10, default=1,
@@ -213,6 +252,10 @@ def _rules() -> JSON:
             "enabled": _bool(True),
             "thresholds": {
                 "type": "object", "default": {},
+                "x-kubernetes-validations": [{
+                    "rule": "!has(self.capacityWarningPercent) || !has(self.capacityCriticalPercent) || "
+                            "self.capacityWarningPercent < self.capacityCriticalPercent",
+                    "message": "capacityWarningPercent must be below capacityCriticalPercent"}],
                 "properties": {
                     "capacityWarningPercent": _int(1, 100, default=80),
                     "capacityCriticalPercent": _int(1, 100, default=90),
@@ -273,6 +316,10 @@ def _placement() -> JSON:
 def _cleanup_policy() -> JSON:
     return {
         "type": "object", "default": {},
+        "x-kubernetes-validations": [{
+            "rule": f"!has(self.deleteData) || !self.deleteData || (has(self.confirmation) && "
+                    f"self.confirmation == '{t.DESTROY_DATA_CONFIRMATION}')",
+            "message": f"deleteData: true needs confirmation: {t.DESTROY_DATA_CONFIRMATION}"}],
         "properties": {
             "deleteData": _bool(False),
             "confirmation": _str(max_length=64, enum=["", t.DESTROY_DATA_CONFIRMATION],

@@ -34,6 +34,7 @@ from .fielderrors import INVALID, Cause, cause
 
 JSON = dict[str, Any]
 _OLD_SELF = re.compile(r"\boldSelf\b")
+_NO_SUCH_MEMBER = re.compile(r"no such member in mapping: '([^']*)'")
 _env = celpy.Environment()
 _compiled: dict[str, Any] = {}
 _compile_lock = threading.Lock()
@@ -63,6 +64,12 @@ def definition_causes(schema: Mapping[str, Any], path: str) -> list[Cause]:
     def walk(node: Any, at: str) -> None:
         if not isinstance(node, Mapping):
             return
+        if node.get("x-kubernetes-validations") and "default" in node:
+            # kube-apiserver evaluates a node's rules against its default, as written (no
+            # nested defaulting), when the CRD is admitted
+            for problem in validate({k: v for k, v in node.items() if k != "properties"}, node["default"]):
+                out.append(cause(INVALID, f"{at}.default", value=_type_name(node, node["default"]),
+                                 detail=problem["message"].split(": ", 2)[-1]))
         for i, rule in enumerate(node.get("x-kubernetes-validations") or []):
             where = f"{at}.x-kubernetes-validations[{i}]"
             if not isinstance(rule, Mapping) or not isinstance(rule.get("rule"), str):
@@ -97,10 +104,19 @@ def has_rules(schema: Any) -> bool:
 
 def _evaluate(expression: str, activation: JSON) -> Any:
     program = compile_rule(expression)
-    result = program.evaluate({k: json_to_cel(v) for k, v in activation.items()})
+    try:
+        result = program.evaluate({k: json_to_cel(v) for k, v in activation.items()})
+    except CELEvalError as err:  # raised by some paths, returned by others
+        result = err
     if isinstance(result, CELEvalError):
-        raise RuleError(str(result.args[0]) if result.args else "evaluation error")
+        text = str(result.args[0]) if result.args else "evaluation error"
+        raise RuleError(_NO_SUCH_MEMBER.sub(r"no such key: \1", text))
     return result
+
+
+def _rule_error_string(rule: Mapping[str, Any]) -> str:
+    """validation.go ruleErrorString: the message when there is one, else the rule."""
+    return str(rule.get("message") or "").strip() or _compact(str(rule.get("rule") or ""))
 
 
 def _compact(rule: str) -> str:
@@ -127,11 +143,9 @@ def _check_node(schema: Mapping[str, Any], value: Any, old: Any, has_old: bool, 
             activation["oldSelf"] = old
         try:
             result = _evaluate(expression, activation)
-        except RuleError as err:
-            out.append(cause(INVALID, path, value="object", detail=str(err)))
-            continue
-        except Exception as err:  # an evaluation bug in the library is the rule's failure
-            out.append(cause(INVALID, path, value="object", detail=f"{type(err).__name__}: {err}"))
+        except Exception as err:  # RuleError, or an evaluation bug in the library
+            out.append(cause(INVALID, path, value=_type_name(schema, value),
+                             detail=f"{err} evaluating rule: {_rule_error_string(rule)}"))
             continue
         if result == celtypes.BoolType(True):
             continue
