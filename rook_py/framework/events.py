@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from rook_py.framework.client.errors import ApiError, NotFound, TransportError
+from rook_py.framework.kube.times import format_time
 from rook_py.framework.leaderelection import LeaderElectionLost
 from rook_py.framework.logging import get_logger
 from rook_py.framework.metrics import EVENTS_DROPPED
@@ -82,11 +83,6 @@ class _LRU(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-def format_time(t: datetime) -> str:
-    """metav1.Time wire format: RFC 3339, whole seconds, UTC."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def object_reference(obj: JSON) -> JSON:

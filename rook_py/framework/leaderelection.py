@@ -51,6 +51,7 @@ from typing import Any
 
 from rook_py.framework import metrics
 from rook_py.framework.client.errors import ApiError, NotFound
+from rook_py.framework.kube.times import format_micro_time, parse_time_or_none
 from rook_py.framework.logging import get_logger
 
 JSON = dict[str, Any]
@@ -151,15 +152,6 @@ class WriteFence:
                         f"lease {self.name!r}")
 
 
-def format_micro_time(t: datetime) -> str:
-    """metav1.MicroTime wire format: RFC 3339 with exactly six fractional digits, in UTC."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(s: str | None) -> datetime | None:
-    if not s:
-        return None
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -177,8 +169,8 @@ class LeaderElectionRecord:
         return cls(
             holder_identity=spec.get("holderIdentity") or "",
             lease_duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
-            acquire_time=parse_time(spec.get("acquireTime")),
-            renew_time=parse_time(spec.get("renewTime")),
+            acquire_time=parse_time_or_none(spec.get("acquireTime")),
+            renew_time=parse_time_or_none(spec.get("renewTime")),
             leader_transitions=int(spec.get("leaseTransitions") or 0),
         )
 

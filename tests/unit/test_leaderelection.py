@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rook_py.framework.client.errors import InternalError
+from rook_py.framework.kube.times import format_micro_time, parse_time
 from rook_py.framework.leaderelection import (
     LeaderCallbacks,
     LeaderElectionRecord,
     LeaderElector,
     LeaseLock,
-    format_micro_time,
-    parse_time,
     validate_timing,
 )
 from rook_py.framework.metrics import REGISTRY

@@ -14,7 +14,8 @@ from pytest_mock import MockerFixture
 
 from rook_py.framework import provider as provider_mod
 from rook_py.framework.httpserver import parse_bind_address
-from rook_py.framework.leaderelection import LeaderElectionLost, format_micro_time
+from rook_py.framework.kube.times import format_micro_time
+from rook_py.framework.leaderelection import LeaderElectionLost
 from rook_py.framework.manager import GracefulShutdownTimeout, Manager, ManagerOptions
 from rook_py.framework.provider import OperatorSettings, Provider, load_providers
 from tests.unit.controller.fakes import FakeCache, FakeObjectClient

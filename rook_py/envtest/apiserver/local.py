@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import builtins
 import copy
-import datetime
 import json
 import queue
 import secrets
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from rook_py.framework.client import errors
+from rook_py.framework.kube import times
 
 from . import fieldmanager, managedfields
 from .continuation import decode_continue, encode_continue
@@ -64,10 +64,6 @@ APPLIED = "\x00apply"
 _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 
 
-def rfc3339_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class WatchStart:
     """A registered watcher plus what must be sent before live events (replayed or synthetic)."""
@@ -84,7 +80,7 @@ class Engine:
     writing verbs take the ``manager`` to record.
     """
 
-    def __init__(self, store: Store, registry: Registry, now: Callable[[], str] = rfc3339_now, *,
+    def __init__(self, store: Store, registry: Registry, now: Callable[[], str] = times.now, *,
                  managed_fields: bool = True) -> None:
         self.store = store
         self.registry = registry

@@ -50,12 +50,13 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from rook_py.framework.client import errors
+from rook_py.framework.kube import times
 from rook_py.framework.logging import get_logger
 
 from . import admission, discovery, fieldvalidation
 from .admission import AdmittingEngine
 from .faults import Faults
-from .local import Engine, LocalAPI, rfc3339_now
+from .local import Engine, LocalAPI
 from .managedfields import manager_from_user_agent, validate_manager
 from .openapi import openapi_v2_protobuf
 from .protobuf import ProtobufError, UnsupportedKind, decode_object
@@ -821,7 +822,7 @@ class APIServer:
         self.token = token or secrets.token_hex(16)
         self.bookmark_interval = bookmark_interval
         self.store = Store(history_size=history_size)
-        self.registry = Registry(now=rfc3339_now)
+        self.registry = Registry(now=times.now)
         self.engine = AdmittingEngine(self.store, self.registry, managed_fields=managed_fields)
         self.openapi = self.engine.openapi
         self.local = LocalAPI(self.engine)

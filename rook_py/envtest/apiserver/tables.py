@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from rook_py.envtest.apiserver.jsonpath import compile_path
 from rook_py.framework.kube.selectors import format_selector
+from rook_py.framework.kube.times import parse_time_or_none
 
 __all__ = ["builtin_columns", "human_duration", "to_table"]
 
@@ -81,13 +82,7 @@ def human_duration(seconds: float) -> str:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_time_or_none(value) if isinstance(value, str) else None
 
 
 def _age(obj: Mapping[str, Any], now: datetime) -> str:

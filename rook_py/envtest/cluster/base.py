@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import copy
-import datetime as _dt
 import hashlib
 import heapq
 import inspect
@@ -22,6 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
+
+from rook_py.framework.kube.times import now as now_rfc3339
 
 JSON = dict[str, Any]
 
@@ -233,10 +234,6 @@ class DelayingQueue:
 
 
 # --- object helpers -------------------------------------------------------------------------------
-
-def now_rfc3339() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def meta(obj: Mapping[str, Any]) -> JSON:
     m: JSON = obj.get("metadata") or {}

@@ -10,7 +10,6 @@ work on them; the pod lifecycle controller (nodes.py) makes them Running/Ready.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -36,6 +35,7 @@ from rook_py.envtest.cluster.controller_ref_manager import (
     owner_selector,
 )
 from rook_py.framework.client import errors
+from rook_py.framework.kube.times import parse_time_or_none
 
 HASH_LABEL = "pod-template-hash"
 REVISION_LABEL = "controller-revision-hash"
@@ -51,12 +51,9 @@ def _pod_owner_key(obj: JSON, kind: str) -> list[Key]:
 
 
 def parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return _dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC).timestamp()
-    except ValueError:
-        return None
+    """A metav1.Time string as a Unix timestamp; None when missing or malformed."""
+    parsed = parse_time_or_none(value)
+    return None if parsed is None else parsed.timestamp()
 
 
 def pod_available(pod: JSON, min_ready_seconds: int) -> tuple[bool, float | None]:

@@ -17,7 +17,6 @@ from rook_py.envtest.cluster.base import (
     is_controlled_by,
     is_deleting,
     meta,
-    now_rfc3339,
     owner_reference,
     set_condition,
     spec_hash,
@@ -30,6 +29,7 @@ from rook_py.envtest.cluster.controller_utils import (
     parse_time,
 )
 from rook_py.framework.client import errors
+from rook_py.framework.kube.times import now as now_rfc3339
 
 
 class DeploymentController(WorkloadController):

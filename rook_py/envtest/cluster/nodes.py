@@ -25,12 +25,12 @@ from rook_py.envtest.cluster.base import (
     deepcopy,
     is_deleting,
     meta,
-    now_rfc3339,
     read_only_items,
     set_condition,
     with_field_manager,
 )
 from rook_py.framework.client import errors
+from rook_py.framework.kube.times import now as now_rfc3339
 
 V1 = "v1"
 
