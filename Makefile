@@ -21,6 +21,7 @@ tools:
 lint: install
 	$(BIN)/ruff check rook_py tests bench cmd scripts
 	$(BIN)/mypy rook_py/framework rook_py/envtest
+	$(BIN)/lint-imports
 
 test: install tools lint
 	$(BIN)/python -m pytest -q
