@@ -274,8 +274,14 @@ def _secret_bytes(secret: JSON, key: str) -> bytes:
 
 
 def _due(pair: KeyPair, fraction: float, now: dt.datetime) -> bool:
-    lifetime = pair.not_after() - pair.not_before()
-    return now >= pair.not_after() - lifetime * fraction
+    return now >= _due_at(pair, fraction)
+
+
+def _due_at(pair: KeyPair, fraction: float) -> dt.datetime:
+    """When ``fraction`` of the certificate's life is left (its life counted from issue, not
+    from the back-dated notBefore that absorbs clock skew)."""
+    issued = min(pair.not_before() + _CLOCK_SKEW, pair.not_after())
+    return pair.not_after() - (pair.not_after() - issued) * fraction
 
 
 class SelfManagedCerts(CertSource):
@@ -380,8 +386,7 @@ class SelfManagedCerts(CertSource):
         pair = self.current()
         if pair is None:
             return 1.0
-        lifetime = pair.not_after() - pair.not_before()
-        due = pair.not_after() - lifetime * self.options.rotate_fraction
+        due = _due_at(pair, self.options.rotate_fraction)
         return max(0.05, min(self.options.resync, (due - self.clock()).total_seconds()))
 
     # Injection ----------------------------------------------------------------------------------
