@@ -76,11 +76,13 @@ class Provider(ABC):
     def pre_start(self, client: Any, settings: OperatorSettings) -> None:  # noqa: B027
         """Runs before the manager on every replica; idempotent. Default: nothing."""
 
-    def settings_changed(self, client: Any, settings: OperatorSettings, changed: Set[str]) -> None:  # noqa: B027
-        """The settings ConfigMap changed settings the provider declared ``live`` (or the log level
-        or format, which node daemons may inherit): apply them without a restart. ``changed``
-        holds flag names; ``settings`` is the new whole. Runs on every replica, like
-        ``pre_start``; raising logs the error and keeps the operator running. Default: nothing."""
+    def settings_changed(self, client: Any, settings: OperatorSettings, changed: Set[str]) -> None:
+        """The settings ConfigMap changed only settings declared ``live`` (the framework's log level
+        or format, which node daemons may inherit, or the provider's own): apply them without a
+        restart. ``changed`` holds flag names; ``settings`` is the new whole. Runs on every
+        replica, like ``pre_start``; raising logs the error, keeps the operator running and tries
+        again later. Default: run ``pre_start`` again, which is idempotent by contract."""
+        self.pre_start(client, settings)
 
 
 @dataclass(frozen=True)

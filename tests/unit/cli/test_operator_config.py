@@ -182,3 +182,19 @@ def test_provider_flags_may_not_shadow_the_frameworks() -> None:
     with pytest.raises(TypeError, match="not ChubaoFSSettings"):
         OperatorSettings(provider_settings=Clashing()).of(ChubaoFSSettings)
     assert OperatorSettings().of(ChubaoFSSettings) == ChubaoFSSettings()
+
+
+def test_by_default_a_live_change_runs_pre_start_again() -> None:
+    class Minimal(ChubaoFSProvider):
+        pre_starts: list[OperatorSettings] = []
+
+        def pre_start(self, client: Any, settings: OperatorSettings) -> None:
+            self.pre_starts.append(settings)
+
+        settings_changed = ChubaoFSProvider.__mro__[1].settings_changed  # the Provider default
+
+    provider = Minimal()
+    w, restarts = watcher(base(provider=provider))
+    w.on_data({"AGENT_MONITOR": "ns/mon"})
+    assert restarts == [] and len(provider.pre_starts) == 1
+    assert provider.pre_starts[0].of(ChubaoFSSettings).agent_monitor == "ns/mon"
