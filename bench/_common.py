@@ -173,21 +173,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 # -- the emulator -----------------------------------------------------------------------------
 
-class Emulator:
-    """One envtest emulator in its own process, with the Widget CRD and the bench namespace.
+class _Server:
+    """What every benchmark server offers: an ``Environment`` with the Widget CRD and the bench
+    namespace, a raw JSON client for seeding (``http``), framework clients, and write counts."""
 
-    ``http`` is a raw JSON client for seeding; ``stats``/``faults`` reach the emulator's control
-    endpoints; ``client(user_agent)`` is a framework ``Client``.
-    """
+    env: Any
+    backend = ""
 
-    def __init__(self, *, crds: Sequence[JSON] = (), simulate_cluster: bool = False, nodes: int = 0,
-                 history_size: int = 20_000) -> None:
-        from rook_py.envtest.environment import Environment
-
-        self.env = Environment(backend="emulator", in_process=False, simulate_cluster=simulate_cluster,
-                               nodes=nodes, crds=[widget_crd(), *crds], history_size=history_size)
-
-    def __enter__(self) -> Emulator:
+    def __enter__(self) -> Any:
         self.env.start()
         self.ensure_namespace(NAMESPACE)
         return self
@@ -197,14 +190,7 @@ class Emulator:
 
     @property
     def kubeconfig(self) -> str:
-        return self.env.kubeconfig
-
-    @property
-    def pid(self) -> int:
-        """The emulator process's pid (it always runs in its own process here)."""
-        proc = self.env._proc
-        assert proc is not None
-        return proc.pid
+        return str(self.env.kubeconfig)
 
     @property
     def http(self) -> Any:
@@ -212,14 +198,18 @@ class Emulator:
 
     @property
     def stats(self) -> Any:
-        return self.env.stats
-
-    @property
-    def faults(self) -> Any:
-        return self.env.faults
+        """count/snapshot/reset of the requests the server answered (``Environment.request_counts``)."""
+        return self.env.request_counts
 
     def client(self, user_agent: str, **kwargs: Any) -> Any:
         return self.env.client(user_agent=user_agent, **kwargs)
+
+    def server_cpu(self) -> float:
+        """CPU seconds (user + system) the server's processes have used so far."""
+        return sum(proc_usage(pid)[1] for pid in self.pids())
+
+    def pids(self) -> list[int]:
+        raise NotImplementedError
 
     def ensure_namespace(self, name: str) -> None:
         from rook_py.framework.client import errors
@@ -257,6 +247,92 @@ class Emulator:
         return out
 
 
+class Emulator(_Server):
+    """One envtest emulator in its own process, with the Widget CRD and the bench namespace.
+
+    ``stats``/``faults`` reach the emulator's control endpoints; its request statistics are per
+    User-Agent, so each contender's writes are its own even while others talk to the server.
+    """
+
+    backend = "emulator"
+
+    def __init__(self, *, crds: Sequence[JSON] = (), simulate_cluster: bool = False, nodes: int = 0,
+                 history_size: int = 20_000) -> None:
+        from rook_py.envtest.environment import Environment
+
+        self.env = Environment(backend="emulator", in_process=False, simulate_cluster=simulate_cluster,
+                               nodes=nodes, crds=[widget_crd(), *crds], history_size=history_size)
+
+    def __enter__(self) -> Emulator:
+        super().__enter__()
+        return self
+
+    @property
+    def pid(self) -> int:
+        """The emulator process's pid (it always runs in its own process here)."""
+        proc = self.env._proc
+        assert proc is not None
+        return proc.pid
+
+    def pids(self) -> list[int]:
+        return [self.pid]
+
+    @property
+    def faults(self) -> Any:
+        return self.env.faults
+
+
+def real_server_available() -> bool:
+    """Whether ``$KUBEBUILDER_ASSETS`` holds etcd and kube-apiserver (the real server sections run)."""
+    from rook_py.envtest.realcluster import find_binaries
+
+    return find_binaries() is not None
+
+
+class RealServer(_Server):
+    """etcd + kube-apiserver from ``$KUBEBUILDER_ASSETS``, with the Widget CRD and the bench namespace.
+
+    Requests are counted by kube-apiserver itself (``apiserver_request_total`` on its ``/metrics``).
+    That counter has no client label, so a count is everything the server answered since the
+    harness's last look: the harness runs one contender at a time, reads the counter right before
+    and after it, makes no writes meanwhile, and leaves out what kube-apiserver writes by itself
+    (its identity Lease, the ``kubernetes`` Endpoints retries: ``SERVER_OWN_RESOURCES``).
+    ``user_agent`` arguments are accepted for the Emulator's signature and narrow nothing here.
+    """
+
+    backend = "real"
+
+    def __init__(self, *, crds: Sequence[JSON] = ()) -> None:
+        from rook_py.envtest.environment import Environment
+
+        self.env = Environment(backend="real", crds=[widget_crd(), *crds])
+
+    def __enter__(self) -> RealServer:
+        super().__enter__()
+        return self
+
+    def pids(self) -> list[int]:
+        plane = self.env.control_plane
+        return [pid for pid in (plane.apiserver.pid if plane.apiserver else None,
+                                plane.etcd.pid if plane.etcd else None) if pid]
+
+    def writes(self, user_agent: str, *, resource: str | None = None) -> int:
+        from rook_py.envtest.requestcounts import SERVER_OWN_RESOURCES
+
+        return sum(self.stats.count(verb=verb, resource=resource, exclude_resources=SERVER_OWN_RESOURCES)
+                   for verb in WRITE_VERBS)
+
+    def writes_by_resource(self, user_agent: str) -> dict[str, int]:
+        from rook_py.envtest.requestcounts import SERVER_OWN_RESOURCES
+
+        out: dict[str, int] = {}
+        for row in self.stats.snapshot():
+            if row["verb"] in WRITE_VERBS and row["resource"] not in SERVER_OWN_RESOURCES:
+                key = row["resource"] + (f"/{row['subresource']}" if row.get("subresource") else "")
+                out[key] = out.get(key, 0) + int(row["count"])
+        return out
+
+
 # -- watching progress from the harness --------------------------------------------------------
 
 class StatusWatcher:
@@ -266,7 +342,7 @@ class StatusWatcher:
     the moment the server committed the last object's status write.
     """
 
-    def __init__(self, emulator: Emulator, namespace: str, expected: int) -> None:
+    def __init__(self, emulator: _Server, namespace: str, expected: int) -> None:
         self.expected = expected
         self.namespace = namespace
         self.done: dict[str, float] = {}

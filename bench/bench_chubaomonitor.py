@@ -27,7 +27,18 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench._common import Contender, Emulator, emit, env_float, env_int, fmt, median, proc_usage
+from bench._common import (
+    Contender,
+    Emulator,
+    RealServer,
+    emit,
+    env_float,
+    env_int,
+    fmt,
+    median,
+    proc_usage,
+    real_server_available,
+)
 
 ROUNDS = env_int("ROOK_BENCH_ROUNDS", 3)
 STEADY_SECONDS = env_float("ROOK_BENCH_STEADY_SECONDS", 60.0)
@@ -111,7 +122,7 @@ def _wait_ready(observer: Any, expected: int, namespace: str | None, timeout: fl
         time.sleep(poll)
 
 
-def _operator(emu: Emulator) -> Contender:
+def _operator(emu: Emulator | RealServer) -> Contender:
     return Contender("bench.bench_chubaomonitor", ["--operator", "--workers", str(WORKERS)], emu.kubeconfig)
 
 
@@ -122,7 +133,7 @@ def _calls(emu: Emulator) -> tuple[int, int]:
     return total, writes
 
 
-def run_b4() -> str:
+def run_b4() -> tuple[str, dict[str, float]]:
     from rook_py.chubaofs.api.crd import chubao_monitor_crd
 
     rows: list[dict[str, float]] = []
@@ -156,6 +167,9 @@ def run_b4() -> str:
         finally:
             op.stop()
             observer.close()
+    summary = {"B4 create -> Ready s": median([r["seconds"] for r in rows]),
+               "B4 writes to Ready": median([r["writes"] for r in rows]),
+               "B4 steady-state writes/min": steady_writes}
     return "\n".join([
         f"### B4 one ChubaoMonitor (median of {ROUNDS}, each in a fresh namespace; operator with "
         f"{WORKERS} workers)",
@@ -168,7 +182,7 @@ def run_b4() -> str:
         "",
         f"Steady state measured over {STEADY_SECONDS:.0f} s with {ROUNDS} Ready monitors. Target: 0 "
         f"writes. Operator requests by verb over the whole run: {dict(sorted(by_verb.items()))}.",
-    ])
+    ]), summary
 
 
 def run_b5() -> str:
@@ -217,18 +231,203 @@ def run_b5() -> str:
     ])
 
 
+# == B4 on a real kube-apiserver ================================================================
+
+class WorkloadStandIn:
+    """Writes the status kube-controller-manager and kubelets would write for the StatefulSets and
+    Deployments in one namespace: all replicas updated and ready at the current generation.
+
+    A real control plane from KUBEBUILDER_ASSETS runs no controllers and no kubelet, so without
+    this nothing would ever become Ready. It watches both kinds (one long watch each, opened
+    before the measurement) and answers each new generation with one status patch; every request
+    it makes is the harness's, counted in this process and subtracted from the server's counts.
+    """
+
+    def __init__(self, server: RealServer, namespace: str) -> None:
+        import threading
+
+        self.client = server.client("bench-workload-stand-in")
+        self.namespace = namespace
+        self.stop_event = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(kind,), daemon=True, name=f"stand-in-{kind}")
+                        for kind in ("StatefulSet", "Deployment")]
+        self.opened = threading.Barrier(len(self.threads) + 1)
+
+    def __enter__(self) -> WorkloadStandIn:
+        for thread in self.threads:
+            thread.start()
+        self.opened.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_event.set()
+        self.client.close()
+        for thread in self.threads:
+            thread.join(5)
+
+    def _run(self, kind: str) -> None:
+        from rook_py.framework.client import errors
+
+        try:
+            self._serve(kind)
+        except errors.ApiError:
+            if not self.stop_event.is_set():  # closing the client ends the watch: expected then
+                raise
+
+    def _serve(self, kind: str) -> None:
+        from rook_py.framework.client import errors
+
+        rv = self.client.list("apps/v1", kind, self.namespace)["metadata"]["resourceVersion"]
+        with self.client.watch("apps/v1", kind, self.namespace, resource_version=rv, timeout_seconds=3600,
+                               read_timeout=3700, allow_watch_bookmarks=False) as stream:
+            self.opened.wait(30)
+            for event in stream:
+                if self.stop_event.is_set():
+                    return
+                obj = event["object"]
+                generation = obj["metadata"].get("generation")
+                if event["type"] == "DELETED" or (obj.get("status") or {}).get("observedGeneration") == generation:
+                    continue
+                replicas = int((obj.get("spec") or {}).get("replicas", 1))
+                status = {"observedGeneration": generation, "replicas": replicas, "readyReplicas": replicas,
+                          "updatedReplicas": replicas, "availableReplicas": replicas}
+                if kind == "StatefulSet":
+                    status.update(currentReplicas=replicas, currentRevision="r1", updateRevision="r1")
+                try:
+                    self.client.patch("apps/v1", kind, obj["metadata"]["name"], {"status": status},
+                                      namespace=self.namespace, subresource="status")
+                except errors.NotFound:
+                    continue
+
+
+def _harness_requests() -> tuple[int, int]:
+    """(requests, writes) this harness process has sent so far: every framework Client counts
+    its requests in rest_client_requests_total{code,method,host}."""
+    from rook_py.framework.metrics import REGISTRY
+
+    total = writes = 0
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name == "rest_client_requests_total":
+                total += int(sample.value)
+                if sample.labels.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
+                    writes += int(sample.value)
+    return total, writes
+
+
+def _server_calls(real: RealServer) -> tuple[int, int]:
+    """(requests other than watches, writes) the real server answered, less its own Lease and
+    Endpoints traffic."""
+    from rook_py.envtest.requestcounts import SERVER_OWN_RESOURCES
+
+    rows = [r for r in real.stats.snapshot() if r["resource"] not in SERVER_OWN_RESOURCES and r["verb"] != "watch"]
+    return sum(r["count"] for r in rows), sum(r["count"] for r in rows if r["verb"] in WRITE_VERBS)
+
+
+def _operator_calls(real: RealServer) -> tuple[int, int]:
+    """(requests other than watches, writes) of the operator so far: the server's counts less this
+    harness's own requests (nothing else talks to the server during B4)."""
+    (calls, writes), (harness_calls, harness_writes) = _server_calls(real), _harness_requests()
+    return calls - harness_calls, writes - harness_writes
+
+
+def run_b4_real() -> tuple[str, dict[str, float]]:
+    """B4 against etcd + kube-apiserver: the operator's calls and writes to Ready and in steady state,
+    from kube-apiserver's apiserver_request_total less the harness's own requests."""
+    from rook_py.chubaofs.api.crd import chubao_monitor_crd
+
+    rows: list[dict[str, float]] = []
+    with RealServer(crds=[chubao_monitor_crd()]) as real:
+        observer = real.client("bench-observer")
+        op = _operator(real)
+        try:
+            op.expect("ready", 60)
+            for r in range(ROUNDS):
+                namespace = f"b4-{r}"
+                real.ensure_namespace(namespace)
+                with WorkloadStandIn(real, namespace):
+                    time.sleep(0.5)
+                    calls0, writes0 = _operator_calls(real)
+                    t0 = time.monotonic()
+                    observer.create(_monitor("mon", namespace))
+                    t1, ready = _wait_ready(observer, 1, namespace, TIMEOUT, 0.05)
+                    if not ready:
+                        raise TimeoutError(f"the monitor in {namespace} was not Ready within {TIMEOUT}s")
+                    time.sleep(0.5)  # the stand-in's last status patch is counted by then
+                    calls1, writes1 = _operator_calls(real)
+                rows.append({"seconds": t1 - t0, "calls": calls1 - calls0, "writes": writes1 - writes0})
+                print(f"B4 (real) round {r}: {rows[-1]}", file=sys.stderr, flush=True)
+            time.sleep(2.0)
+            calls0, writes0 = _operator_calls(real)
+            time.sleep(STEADY_SECONDS)
+            calls1, writes1 = _operator_calls(real)
+            steady_calls = (calls1 - calls0) * 60.0 / STEADY_SECONDS
+            steady_writes = (writes1 - writes0) * 60.0 / STEADY_SECONDS
+        finally:
+            op.stop()
+            observer.close()
+    summary = {"B4 create -> Ready s": median([r["seconds"] for r in rows]),
+               "B4 API calls to Ready (watches not counted)": median([r["calls"] for r in rows]),
+               "B4 writes to Ready": median([r["writes"] for r in rows]),
+               "B4 steady-state writes/min": steady_writes}
+    return "\n".join([
+        f"### Real server: B4 one ChubaoMonitor (median of {ROUNDS}, each in a fresh namespace; operator "
+        f"with {WORKERS} workers)",
+        "",
+        "| create -> Ready s | API calls to Ready (watches not counted) | of which writes | "
+        "steady-state calls/min (no watches) | steady-state writes/min |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {fmt(summary['B4 create -> Ready s'], 2)} | "
+        f"{fmt(summary['B4 API calls to Ready (watches not counted)'], 0)} | "
+        f"{fmt(summary['B4 writes to Ready'], 0)} | {fmt(steady_calls, 1)} | {fmt(steady_writes, 1)} |",
+        "",
+        "etcd + kube-apiserver run no controllers and no kubelet: the harness stands in for them, "
+        "patching each StatefulSet's and Deployment's status to all replicas ready at its generation "
+        "(one status write per generation). Counts are kube-apiserver's own apiserver_request_total, "
+        "less every request of the harness process (the observer's polling, the stand-in's status "
+        "patches, the create; counted by its clients) and the server's own Lease/Endpoints traffic; "
+        "watches are left out (the server counts a watch when it ends).",
+    ]), summary
+
+
 def run() -> str:
     sections = []
-    for part in (run_b4, run_b5):
-        try:
-            sections.append(part())
-        except Exception as exc:  # one failed part must not hide the other's figures
-            sections.append(f"### {part.__name__} failed\n\n```\n{exc!r}\n```")
+    emulator: dict[str, float] = {}
+    try:
+        body, emulator = run_b4()
+        sections.append(body)
+    except Exception as exc:  # one failed part must not hide the others' figures
+        sections.append(f"### run_b4 failed\n\n```\n{exc!r}\n```")
+    try:
+        sections.append(run_b5())
+    except Exception as exc:
+        sections.append(f"### run_b5 failed\n\n```\n{exc!r}\n```")
+    if real_server_available():
+        sections.append(run_real(emulator))
+    else:
+        sections.append("B4 on a real kube-apiserver needs `KUBEBUILDER_ASSETS` (etcd and kube-apiserver); "
+                        "not set, so it was not measured this run.")
     return "\n\n".join(sections)
+
+
+def run_real(emulator: dict[str, float] | None = None) -> str:
+    """B4 on etcd + kube-apiserver, and beside the emulator's B4 figures when given."""
+    from bench.bench_frameworks import side_by_side
+
+    try:
+        body, real = run_b4_real()
+    except Exception as exc:
+        return f"### run_b4_real failed\n\n```\n{exc!r}\n```"
+    if not emulator:
+        return body
+    return body + "\n\n" + side_by_side({"emulator": emulator, "real": real}).replace(
+        "### Emulator and real kube-apiserver side by side", "### B4: emulator and real kube-apiserver side by side")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--operator":
         operator_main(sys.argv[2:])
+    elif sys.argv[1:] == ["--real"]:   # only the real-server section (needs KUBEBUILDER_ASSETS)
+        print(run_real())
     else:
         print(run())

@@ -40,6 +40,7 @@ from bench._common import (
     STATUS_FIELD,
     CpuSampler,
     Emulator,
+    RealServer,
     StatusWatcher,
     contender,
     emit,
@@ -49,7 +50,7 @@ from bench._common import (
     median,
     peak_rss_mb,
     percentile,
-    proc_usage,
+    real_server_available,
     rss_now_mb,
 )
 
@@ -219,7 +220,7 @@ def _command(name: str, mode: str, namespace: str, expected: int) -> tuple[str, 
 _UA = {"rookpy": ROOKPY_UA, "kopf": KOPF_UA, "limit": LIMIT_UA}
 
 
-def b1_round(emu: Emulator, name: str, namespace: str, idle: float) -> dict[str, Any]:
+def b1_round(emu: Emulator | RealServer, name: str, namespace: str, idle: float) -> dict[str, Any]:
     """One B1 measurement of one contender in a fresh namespace."""
     emu.seed_widgets(B1_OBJECTS, namespace)
     watcher = StatusWatcher(emu, namespace, B1_OBJECTS).start()
@@ -231,12 +232,12 @@ def b1_round(emu: Emulator, name: str, namespace: str, idle: float) -> dict[str,
             started = proc.expect("start", 60)["t"]
             # CPU from "start" on: the contender's own work (its imports are done by then) and
             # the server's, as a noise-resistant counterpart of the wall-clock rate.
-            client_cpu0, server_cpu0 = sampler.latest, proc_usage(emu.pid)[1]
+            client_cpu0, server_cpu0 = sampler.latest, emu.server_cpu()
             if not watcher.wait(TIMEOUT):
                 raise TimeoutError(f"{name}: {len(watcher.done)}/{B1_OBJECTS} processed in {TIMEOUT}s\n"
                                    + proc.tail())
             seconds = watcher.last() - started
-            client_cpu, server_cpu = sampler.stop() - client_cpu0, proc_usage(emu.pid)[1] - server_cpu0
+            client_cpu, server_cpu = sampler.stop() - client_cpu0, emu.server_cpu() - server_cpu0
             time.sleep(0.5)  # let in-flight follow-up writes (kopf's annotation patch) land
             after = emu.writes_by_resource(_UA[name])
             split = {k: (after[k] - before.get(k, 0)) / B1_OBJECTS for k in after
@@ -254,7 +255,7 @@ def b1_round(emu: Emulator, name: str, namespace: str, idle: float) -> dict[str,
             "client_cpu_ms": 1000 * client_cpu / B1_OBJECTS, "server_cpu_ms": 1000 * server_cpu / B1_OBJECTS}
 
 
-def run_b1(emu: Emulator) -> str:
+def run_b1(emu: Emulator | RealServer) -> tuple[str, dict[str, float]]:
     names = ("limit", "rookpy", "kopf")
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     ratios: list[float] = []   # rook-py / limit within each round: the two ran seconds apart
@@ -280,6 +281,20 @@ def run_b1(emu: Emulator) -> str:
                     f"{fmt(med(name, 'server_cpu_ms'), 2)} |")
     ratio = med("rookpy", "rate") / med("kopf", "rate")
     per_round = ", ".join(f"{100 * x:.0f}%" for x in ratios)
+    summary = {"B1 limit objects/s": limit_rate, "B1 rook-py objects/s": med("rookpy", "rate"),
+               "B1 kopf objects/s": med("kopf", "rate"),
+               "B1 rook-py % of limit (median of per-round ratios)": 100 * median(ratios),
+               "B1 rook-py writes/object": med("rookpy", "writes_per_object"),
+               "B1 kopf writes/object": med("kopf", "writes_per_object"),
+               f"B1 rook-py writes in {IDLE_SECONDS:.0f} s idle": med("rookpy", "idle_writes"),
+               "B1 rook-py CPU ms/object": med("rookpy", "client_cpu_ms"),
+               "B1 server CPU ms/object (rook-py rounds)": med("rookpy", "server_cpu_ms")}
+    server = ("the emulator" if emu.backend == "emulator" else
+              "kube-apiserver + etcd (the real server)")
+    writes_note = ("Write calls are counted on the server per User-Agent." if emu.backend == "emulator" else
+                   "Write calls are counted by kube-apiserver (apiserver_request_total, read before and "
+                   "after each contender; no client label, so one contender runs at a time and the "
+                   "server's own Lease/Endpoints writes are left out).")
     return "\n".join([
         f"### B1 throughput: {B1_OBJECTS} Widgets, operator starts after they exist "
         f"(median of {B1_ROUNDS} rounds)",
@@ -292,13 +307,13 @@ def run_b1(emu: Emulator) -> str:
         f"rook-py/kopf throughput ratio: **{ratio:.2f}x**. rook-py/limit per round: {per_round} "
         f"(median **{100 * median(ratios):.0f}%**). Targets: rook-py >= 90% of the limit, "
         "exactly 1 write per object, 0 writes while idle. CPU columns: user + system seconds of the "
-        "contender process and of the emulator from the contender's start until caught up, per "
-        "object; less noisy than the rate, and they show where the time goes (the emulator shares the "
-        "2 cores, so every CPU-second spent anywhere slows everyone).",
-    ])
+        f"contender process and of {server} from the contender's start until caught up, per "
+        "object; less noisy than the rate, and they show where the time goes (the server shares the "
+        f"2 cores, so every CPU-second spent anywhere slows everyone). {writes_note}",
+    ]), summary
 
 
-def run_b2(emu: Emulator) -> str:
+def run_b2(emu: Emulator | RealServer) -> tuple[str, dict[str, float]]:
     from bench.bench_informer import _configmap
 
     emu.ensure_namespace(CM_NAMESPACE)
@@ -327,6 +342,8 @@ def run_b2(emu: Emulator) -> str:
                     f"{fmt(median([x['rss_mb'] for x in rs]))} | "
                     f"{fmt(median([x['now_mb'] - x['baseline_mb'] for x in rs]))} | "
                     f"{min(x['n'] for x in rs)} |")
+    summary = {f"B2 {label} seconds to synced": median([x["seconds"] for x in results[name]])
+               for name, label in (("rookpy", "rook-py informer"), ("kopf", "kopf"), ("typed", "typed client"))}
     return "\n".join([
         f"### B2 initial sync: {B2_OBJECTS} ConfigMaps (~1 KB) (median of {ROUNDS} rounds)",
         "",
@@ -337,10 +354,10 @@ def run_b2(emu: Emulator) -> str:
         "",
         "kopf keeps no cache: its figure is the time until its handler had seen every object. The typed "
         "client only lists (no watch), so it is a lower bound for a typed-model cache.",
-    ])
+    ]), summary
 
 
-def _send_paced(emu: Emulator, namespace: str, count: int, rate: float, start: int) -> None:
+def _send_paced(emu: Emulator | RealServer, namespace: str, count: int, rate: float, start: int) -> None:
     client = emu.client("bench-sender")
     interval = 1.0 / rate
     t0 = time.monotonic()
@@ -393,19 +410,72 @@ def run_b3(emu: Emulator) -> str:
 
 def run() -> str:
     sections = []
+    figures: dict[str, dict[str, float]] = {}
     with Emulator(history_size=50_000) as emu:
         for part in (run_b1, run_b3, run_b2):
             try:
-                sections.append(part(emu))
+                result = part(emu)
             except Exception as exc:  # one failed part must not hide the others' figures
                 sections.append(f"### {part.__name__} failed\n\n```\n{exc!r}\n```")
+                continue
+            if isinstance(result, tuple):
+                sections.append(result[0])
+                figures.setdefault("emulator", {}).update(result[1])
+            else:
+                sections.append(result)
     sections.append(f"Setup: one envtest emulator process; each contender in its own process; "
                     f"{os.cpu_count()} CPUs; writes counted on the server per User-Agent.")
+    if real_server_available():
+        sections.append(run_real(figures))
+    else:
+        sections.append("The real-server figures need `KUBEBUILDER_ASSETS` (etcd and kube-apiserver); "
+                        "not set, so they were not measured this run.")
     return "\n\n".join(sections)
+
+
+def run_real(figures: dict[str, dict[str, float]] | None = None) -> str:
+    """B1 and B2 on a real etcd + kube-apiserver ($KUBEBUILDER_ASSETS), and, when ``figures`` has
+    the emulator's, both side by side."""
+    figures = figures if figures is not None else {}
+    sections = ["### On a real kube-apiserver (etcd + kube-apiserver from KUBEBUILDER_ASSETS)"]
+    with RealServer() as real:
+        version = real.http.request("GET", "/version").get("gitVersion", "?")
+        sections[0] += f": {version}"
+        for part in (run_b1, run_b2):
+            try:
+                body, summary = part(real)
+            except Exception as exc:
+                sections.append(f"### {part.__name__} (real server) failed\n\n```\n{exc!r}\n```")
+                continue
+            sections.append(body.replace("### B", "### Real server: B", 1))
+            figures.setdefault("real", {}).update(summary)
+    sections.append(side_by_side(figures))
+    return "\n\n".join(sections)
+
+
+def side_by_side(figures: dict[str, dict[str, float]]) -> str:
+    """One table: each figure on the emulator and on the real server (n/a where not measured)."""
+    emulator, real = figures.get("emulator", {}), figures.get("real", {})
+    names = list(dict.fromkeys([*emulator, *real]))
+    rows = [f"| {name} | {fmt(emulator.get(name, float('nan')), 2)} | {fmt(real.get(name, float('nan')), 2)} |"
+            for name in names]
+    return "\n".join([
+        "### Emulator and real kube-apiserver side by side",
+        "",
+        "| figure | emulator | real kube-apiserver |",
+        "|---|---:|---:|",
+        *rows,
+        "",
+        "Same contenders, objects and rounds on both; measured one after the other on a shared 2-core "
+        "machine (other work was running), so compare ratios within a column rather than absolute rates "
+        "across columns.",
+    ])
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--contender":
         contender_main(sys.argv[2:])
+    elif sys.argv[1:] == ["--real"]:   # only the real-server sections (needs KUBEBUILDER_ASSETS)
+        print(run_real())
     else:
         print(run())
