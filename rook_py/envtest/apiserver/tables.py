@@ -337,15 +337,17 @@ def _deployment_columns() -> list[_Column]:
             "Number of the pod with ready state",
             lambda o, _n: f"{_int(_get(o, 'status', 'readyReplicas'))}/{_replicas(o)}",
         ),
+        # Typed "string" by kube-apiserver v1.28, though the cells are numbers (as for the Data
+        # counts of ConfigMaps and Secrets and a ServiceAccount's Secrets).
         _Column(
             "Up-to-date",
-            "integer",
+            "string",
             "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
             lambda o, _n: _int(_get(o, "status", "updatedReplicas")),
         ),
         _Column(
             "Available",
-            "integer",
+            "string",
             "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
             lambda o, _n: _int(_get(o, "status", "availableReplicas")),
         ),
@@ -530,7 +532,7 @@ def _configmap_columns() -> list[_Column]:
         _name_col(),
         _Column(
             "Data",
-            "integer",
+            "string",
             "Data contains the configuration data.",
             lambda o, _n: len(o.get("data") or {}) + len(o.get("binaryData") or {}),
         ),
@@ -547,7 +549,7 @@ def _secret_columns() -> list[_Column]:
             "Used to facilitate programmatic handling of secret data.",
             lambda o, _n: o.get("type") or "",
         ),
-        _Column("Data", "integer", "Data contains the secret data.", lambda o, _n: len(o.get("data") or {})),
+        _Column("Data", "string", "Data contains the secret data.", lambda o, _n: len(o.get("data") or {})),
         _age_col(),
     ]
 
@@ -728,7 +730,7 @@ def _serviceaccount_columns() -> list[_Column]:
         _name_col(),
         _Column(
             "Secrets",
-            "integer",
+            "string",
             "Secrets is a list of the secrets in the same namespace.",
             lambda o, _n: len(o.get("secrets") or []),
         ),
@@ -759,6 +761,17 @@ def _endpoints_columns() -> list[_Column]:
     ]
 
 
+def _subjects(binding: Mapping[str, Any], kind: str) -> str:
+    """Comma-joined names of a binding's subjects of one kind (ServiceAccounts as ``ns/name``)."""
+    names = []
+    for subject in binding.get("subjects") or []:
+        if subject.get("kind") != kind:
+            continue
+        name = str(subject.get("name") or "")
+        names.append(f"{subject.get('namespace') or ''}/{name}" if kind == "ServiceAccount" else name)
+    return ", ".join(names)
+
+
 def _rolebinding_columns() -> list[_Column]:
     return [
         _name_col(),
@@ -768,6 +781,91 @@ def _rolebinding_columns() -> list[_Column]:
             "RoleRef references the Role or ClusterRole.",
             lambda o, _n: f"{_get(o, 'roleRef', 'kind') or ''}/{_get(o, 'roleRef', 'name') or ''}",
         ),
+        _age_col(),
+        _Column("Users", "string", "Users in the roleBinding", lambda o, _n: _subjects(o, "User"), priority=1),
+        _Column("Groups", "string", "Groups in the roleBinding", lambda o, _n: _subjects(o, "Group"), priority=1),
+        _Column("ServiceAccounts", "string", "ServiceAccounts in the roleBinding",
+                lambda o, _n: _subjects(o, "ServiceAccount"), priority=1),
+    ]
+
+
+def _event_time(event: Mapping[str, Any], field: str, now: datetime) -> str:
+    """An Event's ``lastTimestamp``/``firstTimestamp`` as an age, falling back to ``eventTime``
+    (events.k8s.io clients set only that); ``<unknown>`` when neither is set."""
+    ts = _parse_time(event.get(field)) or _parse_time(event.get("eventTime"))
+    return "<unknown>" if ts is None else human_duration((now - ts).total_seconds())
+
+
+def _event_source(event: Mapping[str, Any]) -> str:
+    source = event.get("source") or {}
+    component = source.get("component") or event.get("reportingComponent") or ""
+    host = source.get("host") or event.get("reportingInstance") or ""
+    return f"{component}, {host}" if component and host else str(component or host)
+
+
+def _event_columns() -> list[_Column]:
+    def involved(o: Mapping[str, Any], _n: datetime) -> str:
+        ref = o.get("involvedObject") or {}
+        return f"{str(ref.get('kind') or '').lower()}/{ref.get('name') or ''}"
+
+    return [
+        _Column("Last Seen", "string", "The time at which the most recent occurrence of this event was recorded.",
+                lambda o, n: _event_time(o, "lastTimestamp", n)),
+        _Column("Type", "string", "Type of this event (Normal, Warning).", lambda o, _n: o.get("type") or ""),
+        _Column("Reason", "string", "Why the object's state changed: a short, machine understandable string.",
+                lambda o, _n: o.get("reason") or ""),
+        _Column("Object", "string", "The object that this event is about.", involved),
+        _Column("Subobject", "string", "The part of the object the event is about (a field path).",
+                lambda o, _n: _get(o, "involvedObject", "fieldPath") or "", priority=1),
+        _Column("Source", "string", "The component reporting this event.", lambda o, _n: _event_source(o),
+                priority=1),
+        _Column("Message", "string", "A human-readable description of the status of this operation.",
+                lambda o, _n: o.get("message") or ""),
+        _Column("First Seen", "string", "The time at which the event was first recorded.",
+                lambda o, n: _event_time(o, "firstTimestamp", n), priority=1),
+        # An Event written without a count has happened once.
+        _Column("Count", "string", "The number of times this event has occurred.",
+                lambda o, _n: _int(o.get("count")) or 1, priority=1),
+        _Column("Name", "string", NAME_DESCRIPTION, lambda o, _n: _get(o, "metadata", "name") or "", priority=1,
+                format="name"),
+    ]
+
+
+def _ingress_columns() -> list[_Column]:
+    def hosts(o: Mapping[str, Any], _n: datetime) -> str:
+        names = [str(r["host"]) for r in _get(o, "spec", "rules") or [] if r.get("host")]
+        if not names:
+            return "*"
+        return ",".join(names[:4]) + (f" + {len(names) - 4} more..." if len(names) > 4 else "")
+
+    def address(o: Mapping[str, Any], _n: datetime) -> str:
+        points = _get(o, "status", "loadBalancer", "ingress") or []
+        return ",".join(str(p.get("ip") or p.get("hostname") or "") for p in points)
+
+    return [
+        _name_col(),
+        _Column("Class", "string", "The name of the IngressClass resource that should be used.",
+                lambda o, _n: _none(_get(o, "spec", "ingressClassName"))),
+        _Column("Hosts", "string", "Hosts that incoming requests are matched against.", hosts),
+        _Column("Address", "string", "Address is a list containing ingress points for the load-balancer.", address),
+        _Column("Ports", "string", "Ports of TLS configurations that open.",
+                lambda o, _n: "80, 443" if _get(o, "spec", "tls") else "80"),
+        _age_col(),
+    ]
+
+
+def _pdb_columns() -> list[_Column]:
+    def bound(field: str) -> Callable[[Mapping[str, Any], datetime], str]:
+        return lambda o, _n: str(_get(o, "spec", field)) if _get(o, "spec", field) is not None else "N/A"
+
+    return [
+        _name_col(),
+        _Column("Min Available", "string", "The minimum number of pods that must be available.",
+                bound("minAvailable")),
+        _Column("Max Unavailable", "string", "The maximum number of pods that may be unavailable.",
+                bound("maxUnavailable")),
+        _Column("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time.",
+                lambda o, _n: _int(_get(o, "status", "disruptionsAllowed"))),
         _age_col(),
     ]
 
@@ -789,6 +887,9 @@ _BUILTIN: Final[Mapping[str, Callable[[], list[_Column]]]] = {
     "endpoints": _endpoints_columns,
     "rolebindings": _rolebinding_columns,
     "clusterrolebindings": _rolebinding_columns,
+    "events": _event_columns,
+    "ingresses": _ingress_columns,
+    "poddisruptionbudgets": _pdb_columns,
     # kube-apiserver prints these with a creation timestamp rather than an age.
     "roles": lambda: [_name_col(), _created_at_col()],
     "clusterroles": lambda: [_name_col(), _created_at_col()],
