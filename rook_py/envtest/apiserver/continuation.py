@@ -21,5 +21,5 @@ def decode_continue(token: str) -> tuple[int, str]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         return int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError):
-        raise errors.BadRequest("continue key is not valid: invalid continue token") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise errors.BadRequest(f"invalid continue token: continue key is not valid: {exc}") from None

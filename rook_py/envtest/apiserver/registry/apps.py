@@ -27,7 +27,6 @@ class WorkloadStrategy(Strategy):
     has_status = True
     generation = SPEC_GENERATION
     kind = ""
-
     def default(self, obj: JSON) -> None:
         spec = obj.setdefault("spec", {})
         template = spec.get("template")
@@ -116,7 +115,13 @@ class StatefulSetStrategy(WorkloadStrategy):
         policy.setdefault("whenScaled", "Retain")
         for claim in spec.get("volumeClaimTemplates") or []:
             if isinstance(claim, dict):
+                # Stored as full PersistentVolumeClaims (pkg/apis/apps/v1/defaults.go and the
+                # PVC defaults): kube-apiserver returns each template with its type and a
+                # Pending status.
+                claim.setdefault("apiVersion", "v1")
+                claim.setdefault("kind", "PersistentVolumeClaim")
                 claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+                claim.setdefault("status", {}).setdefault("phase", "Pending")
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:
         causes = self.validate(new)
@@ -132,7 +137,31 @@ class StatefulSetStrategy(WorkloadStrategy):
         return causes
 
 
+#: kube-apiserver keeps a DaemonSet's template generation in this annotation (set to 1 on create,
+#: bumped each time the pod template changes: pkg/registry/apps/daemonset/strategy.go and the
+#: apps/v1 conversion of spec.templateGeneration).
+TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
+
+
 class DaemonSetStrategy(WorkloadStrategy):
+    def prepare_for_create(self, obj: JSON) -> None:
+        super().prepare_for_create(obj)
+        obj.setdefault("metadata", {}).setdefault("annotations", {})[TEMPLATE_GENERATION_ANNOTATION] = "1"
+
+    def prepare_for_update(self, new: JSON, old: JSON) -> None:
+        super().prepare_for_update(new, old)
+        old_annotations = (old.get("metadata") or {}).get("annotations") or {}
+        try:
+            generation = int(old_annotations.get(TEMPLATE_GENERATION_ANNOTATION, "1"))
+        except ValueError:
+            generation = 1
+        if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+            generation += 1
+        annotations = new.setdefault("metadata", {}).get("annotations")
+        if not isinstance(annotations, dict):
+            annotations = new["metadata"]["annotations"] = {}
+        annotations[TEMPLATE_GENERATION_ANNOTATION] = str(generation)
+
     def default(self, obj: JSON) -> None:
         super().default(obj)
         spec = obj["spec"]

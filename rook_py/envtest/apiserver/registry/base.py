@@ -62,8 +62,11 @@ def dns1123_label(name: str) -> list[str]:
     if len(name) > 63:
         errs.append("must be no more than 63 characters")
     if not _LABEL_RE.match(name):
+        # kube-apiserver ends these messages with an example and the pattern (apimachinery's
+        # util/validation RegexError), and clients show them verbatim.
         errs.append("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-                    "'-', and must start and end with an alphanumeric character")
+                    "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+                    "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
     return errs
 
 
@@ -73,7 +76,8 @@ def dns1123_subdomain(name: str) -> list[str]:
         errs.append("must be no more than 253 characters")
     if not _SUBDOMAIN_RE.match(name):
         errs.append("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                    "'-' or '.', and must start and end with an alphanumeric character")
+                    "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+                    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
     return errs
 
 
@@ -83,7 +87,8 @@ def dns1035_label(name: str) -> list[str]:
         errs.append("must be no more than 63 characters")
     if not _DNS1035_RE.match(name):
         errs.append("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                    "start with an alphabetic character, and end with an alphanumeric character")
+                    "start with an alphabetic character, and end with an alphanumeric character (e.g. "
+                    "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
     return errs
 
 
