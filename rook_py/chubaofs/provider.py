@@ -8,7 +8,7 @@ Registered under the ``rook_py.providers`` entry point as ``chubaofs``; the gene
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence, Set
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rook_py.chubaofs.api import types as t
@@ -102,15 +102,10 @@ class ChubaoFSProvider(Provider):
 
         Ensures the node-daemon DaemonSets ``rook-discover`` and ``rook-chubaofs-agent`` (or removes
         them when switched off; see ``rook_py.chubaofs.operator``). CRD installation is the generic
-        operator command's job (``settings.install_crds``).
+        operator command's job (``settings.install_crds``). It is also how a live change of a
+        node-daemon setting in the settings ConfigMap is applied (the default
+        ``Provider.settings_changed``): the DaemonSets are updated in place.
         """
-        from rook_py.chubaofs.operator import ensure_node_daemons
-
-        ensure_node_daemons(client, settings)
-
-    def settings_changed(self, client: Any, settings: OperatorSettings, changed: Set[str]) -> None:
-        """Node-daemon settings (and the log level the daemons inherit) changed in the settings
-        ConfigMap: update the DaemonSets in place, as at start-up."""
         from rook_py.chubaofs.operator import ensure_node_daemons
 
         ensure_node_daemons(client, settings)
