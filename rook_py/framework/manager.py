@@ -108,7 +108,7 @@ class ManagerOptions:
     freeze_startup_heap: bool = True
 
 
-def _needs_leader(runnable: Any) -> bool:
+def _needs_leader(runnable: Runnable) -> bool:
     fn = getattr(runnable, "need_leader_election", None)
     return bool(fn()) if callable(fn) else True
 
@@ -138,12 +138,13 @@ def _freeze_startup_heap() -> None:
 class _RunnableThread:
     """A runnable on its own thread; an exception is reported through ``on_error``."""
 
-    def __init__(self, runnable: Any, stop: threading.Event, on_error: Callable[[Any, BaseException], None]):
+    def __init__(self, runnable: Runnable, stop: threading.Event,
+                 on_error: Callable[[Runnable, BaseException], None]):
         self.runnable = runnable
         self.thread = threading.Thread(target=self._run, args=(stop, on_error),
                                        name=f"runnable-{type(runnable).__name__}", daemon=True)
 
-    def _run(self, stop: threading.Event, on_error: Callable[[Any, BaseException], None]) -> None:
+    def _run(self, stop: threading.Event, on_error: Callable[[Runnable, BaseException], None]) -> None:
         try:
             self.runnable.start(stop)
         except BaseException as err:
@@ -175,13 +176,13 @@ class Manager:
         self._readyz = HealthChecks("readyz")
         self._readyz.add("informers", self._caches_synced)
         self._lock = threading.Lock()
-        self._runnables: list[Any] = []
+        self._runnables: list[Runnable] = []
         self._threads: list[_RunnableThread] = []
         self._leader_threads: list[_RunnableThread] = []
         self._started = False
         self._leading = False
         self._stopping = False
-        self._errors: list[tuple[Any, BaseException]] = []
+        self._errors: list[tuple[Runnable, BaseException]] = []
         self._wake = threading.Event()
         self._lost = threading.Event()
         self._runnable_stop = threading.Event()   # non-leader runnables
@@ -226,9 +227,9 @@ class Manager:
     def add_ready_check(self, name: str, check: Callable[[], object]) -> None:
         self._readyz.add(name, check)
 
-    def add(self, runnable: Any) -> None:
+    def add(self, runnable: Runnable) -> None:
         """Register a runnable; after ``start`` it starts at once (when its group is running)."""
-        if not callable(getattr(runnable, "start", None)):
+        if not isinstance(runnable, Runnable) or not callable(runnable.start):
             raise TypeError("a runnable needs a start(stop) method")
         with self._lock:
             self._runnables.append(runnable)
@@ -254,13 +255,13 @@ class Manager:
             raise RuntimeError("informers not synced")
         return True
 
-    def _on_error(self, runnable: Any, err: BaseException) -> None:
+    def _on_error(self, runnable: Runnable, err: BaseException) -> None:
         log.error("runnable failed", runnable=type(runnable).__name__, error=repr(err), exc_info=err)
         with self._lock:
             self._errors.append((runnable, err))
         self._wake.set()
 
-    def _launch(self, runnable: Any, leader: bool) -> None:
+    def _launch(self, runnable: Runnable, leader: bool) -> None:
         rt = _RunnableThread(runnable, self._leader_stop if leader else self._runnable_stop, self._on_error)
         with self._lock:
             (self._leader_threads if leader else self._threads).append(rt)

@@ -1,7 +1,7 @@
 """Fixtures and helpers shared by the simulated-cluster tests.
 
 ``api`` runs each test twice: against the small in-memory fake (fast, pins the controllers'
-contract) and against the real emulator's LocalAPI (what users get), when it is importable.
+contract) and against the real emulator's LocalAPI (what users get).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from rook_py.envtest.apiserver.server import APIServer
 from rook_py.envtest.cluster import NodeSpec, SimulatedCluster
 from tests.envtest.fakeapi import FakeLocalAPI
 
@@ -32,10 +33,6 @@ def api(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield fake
         fake.close()
         return
-    try:
-        from rook_py.envtest.apiserver.server import APIServer
-    except ImportError as exc:
-        pytest.skip(f"emulator LocalAPI not available yet: {exc}")
     server = APIServer(tls=False)  # the tests use LocalAPI only
     server.start()
     try:

@@ -16,7 +16,6 @@ import hashlib
 import heapq
 import inspect
 import json
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,19 +30,6 @@ JSON = dict[str, Any]
 Key = tuple[str, str, str, str]
 
 Subscriber = Callable[[str, str, str, JSON], None]
-
-
-class ServedResourceLike(Protocol):
-    """The parts of the emulator's ``ServedResource`` the simulator reads."""
-
-    @property
-    def api_version(self) -> str: ...
-    @property
-    def resource(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def namespaced(self) -> bool: ...
 
 
 class LocalAPILike(Protocol):
@@ -317,11 +303,6 @@ def _safe_encode(number: int, length: int) -> str:
         number, rem = divmod(number, len(_ALPHABET))
         chars.append(_ALPHABET[rem])
     return "".join(chars)
-
-
-def random_suffix(length: int = 5) -> str:
-    """The random part of a generated name, from the same alphabet as apiserver's generateName."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
 def set_condition(conditions: list[JSON], type_: str, status: str, reason: str, message: str,

@@ -49,6 +49,7 @@ from typing import Any, Protocol
 import structlog
 
 from rook_py.framework import metrics
+from rook_py.framework.cache.reader import NamespaceOutOfScopeError
 from rook_py.framework.controller.handler import Queue as _HandlerQueue
 from rook_py.framework.controller.reconcile import Reconciler, Request, Result, TerminalError
 from rook_py.framework.controller.source import Source
@@ -62,6 +63,14 @@ PANIC_TYPES: tuple[type[BaseException], ...] = (
     ArithmeticError, AssertionError, AttributeError, LookupError, NameError, NotImplementedError,
     RecursionError, TypeError,
 )
+# The framework's own errors that happen to subclass one of those: an operation that failed
+# (a read outside the cache's namespace is a LookupError), not a bug in the reconciler.
+NOT_PANIC_TYPES: tuple[type[BaseException], ...] = (NamespaceOutOfScopeError,)
+
+
+def is_panic(err: BaseException) -> bool:
+    """Whether ``err`` from a reconciler counts as a bug (controller_runtime_reconcile_panics_total)."""
+    return isinstance(err, PANIC_TYPES) and not isinstance(err, NOT_PANIC_TYPES)
 
 RESULTS = ("success", "error", "requeue", "requeue_after")
 # How often a controller waiting for its caches checks whether it was told to stop.
@@ -274,7 +283,7 @@ class Controller:
             if _lost_leadership(err):
                 self._stop_after_lost_leadership(err)
                 return
-            if isinstance(err, PANIC_TYPES):
+            if is_panic(err):
                 self._panics.inc()
                 log.exception("observed an unexpected exception in the reconciler (a bug?); requeuing")
             else:

@@ -141,6 +141,26 @@ def test_late_handler_gets_cache_as_initial_adds_then_live_events() -> None:
     assert events[3] == ("add", "d", False)
 
 
+def test_removed_handler_gets_nothing_more_and_others_go_on() -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    inf = informer(lw)
+    leaving, staying = Recorder(), Recorder()
+    reg = inf.add_event_handler(leaving)
+    inf.add_event_handler(staying)
+    with Running(inf):
+        assert eventually(reg.has_synced)
+        lw.wait_watches(1)
+        lw.create(cm("b", 0))
+        assert eventually(lambda: len(leaving.snapshot()) == 2 and len(staying.snapshot()) == 2)
+        inf.remove_event_handler(reg)
+        lw.create(cm("c", 0))
+        lw.modify(cm("a", 0))
+        assert eventually(lambda: len(staying.snapshot()) == 4)
+        assert eventually(lambda: len(inf.indexer) == 3)
+    assert leaving.snapshot() == [("add", "a", True), ("add", "b", False)]
+    assert staying.snapshot()[2:] == [("add", "c", False), ("update", "a", ("1", "13"))]
+
+
 def test_relist_after_gone_delivers_final_state_unknown_and_resync_for_unchanged() -> None:
     lw = FakeListerWatcher([cm("a", 1), cm("b", 1), cm("c", 1)], rv=10)
     inf = informer(lw)

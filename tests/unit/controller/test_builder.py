@@ -6,7 +6,9 @@ import pytest
 from pytest_mock import MockerFixture
 
 from rook_py.framework.controller import (
+    Channel,
     ControllerBuilder,
+    EnqueueRequestForObject,
     GenerationChangedPredicate,
     LabelSelectorPredicate,
     Request,
@@ -78,6 +80,23 @@ def test_builder_wires_for_owns_watches_with_predicates() -> None:
     inf[("v1", "ConfigMap", None)].emit_add({"metadata": {"name": "cm", "namespace": "ns",
                                                           "labels": {"cluster": "c5"}}})
     assert queued(ctrl) == [Request("ns", n) for n in ("c2", "c4", "c5")]
+
+
+def test_watches_source_adds_a_hand_built_source_without_global_predicates() -> None:
+    mgr = FakeManager()
+    channel = Channel(EnqueueRequestForObject())
+    ctrl = (ControllerBuilder(mgr)
+            .for_(*CLUSTER)
+            .watches_source(channel)
+            .with_event_filter(LabelSelectorPredicate({"matchLabels": {"pick": "yes"}}))
+            .complete(Noop()))
+    assert channel in ctrl._sources
+    channel.trigger(cluster("triggered-early"))  # held until the source starts
+    for src in ctrl._sources:
+        src.start(ctrl.queue)
+    channel.trigger(cluster("triggered"))  # no "pick" label: the global filter does not apply
+    mgr.cache.informers[(*CLUSTER, None)].emit_add(cluster("filtered"))  # the for_ watch is filtered
+    assert queued(ctrl) == [Request("ns", "triggered-early"), Request("ns", "triggered")]
 
 
 def test_owns_uses_owner_scope_from_discovery() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
+from rook_py.framework.cache.reader import NamespaceOutOfScopeError
 from rook_py.framework.controller import (
     CacheSyncTimeout,
     Channel,
@@ -21,7 +22,7 @@ from rook_py.framework.controller import (
     Result,
     TerminalError,
 )
-from rook_py.framework.controller.controller import ControllerQueue
+from rook_py.framework.controller.controller import ControllerQueue, is_panic
 from rook_py.framework.metrics import REGISTRY
 from rook_py.framework.workqueue import ItemExponentialFailureRateLimiter, RateLimitingQueue
 from tests.support import waiting
@@ -156,6 +157,22 @@ def test_bug_exceptions_count_as_panics_and_worker_survives(run: Callable[..., R
     eventually(lambda: Request("ns", "good") in rec.calls)
     assert sample("controller_runtime_reconcile_panics_total", r.ctrl.name) == 1
     assert sample("controller_runtime_reconcile_errors_total", r.ctrl.name) == 1
+
+
+def test_framework_errors_are_not_panics(run: Callable[..., Running]) -> None:
+    """A read outside the cache's namespace fails the reconcile (a LookupError subclass), but it is
+    the framework refusing an operation, not a bug in the reconciler."""
+    def out_of_scope(req: Request, n: int) -> None:
+        if n == 1:
+            raise NamespaceOutOfScopeError("cannot read ConfigMap.v1 in namespace 'other'")
+
+    rec = Recorder(out_of_scope)
+    r = run(rec)
+    r.enqueue("a")
+    eventually(lambda: rec.attempts[Request("ns", "a")] == 2)
+    assert sample("controller_runtime_reconcile_panics_total", r.ctrl.name) == 0
+    assert sample("controller_runtime_reconcile_errors_total", r.ctrl.name) == 1
+    assert is_panic(KeyError("spec")) and not is_panic(NamespaceOutOfScopeError("x"))
 
 
 def test_requeue_after_and_requeue(run: Callable[..., Running]) -> None:

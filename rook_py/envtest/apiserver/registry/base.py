@@ -280,9 +280,6 @@ class Strategy:
             else ("metadata", "apiVersion", "kind")
         return without(new, *skip) != without(old, *skip)
 
-    def after_create(self, obj: JSON) -> None:
-        """Status fields set by the server once created (e.g. CRD conditions)."""
-
     def field_value(self, obj: JSON, field_name: str) -> str | None:
         """The string a field selector compares; KeyError when the field is not selectable."""
         meta = obj.get("metadata", {})
