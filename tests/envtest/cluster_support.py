@@ -6,7 +6,6 @@ contract) and against the real emulator's LocalAPI (what users get).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -15,6 +14,7 @@ import pytest
 from rook_py.envtest.apiserver.server import APIServer
 from rook_py.envtest.cluster import NodeSpec, SimulatedCluster
 from tests.envtest.fakeapi import FakeLocalAPI
+from tests.support import waiting
 
 T = TypeVar("T")
 
@@ -57,19 +57,9 @@ def cluster(api: Any) -> Iterator[SimulatedCluster]:
 
 def eventually(fn: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.01,
                what: str = "condition") -> T:
-    """Poll until ``fn`` returns something truthy; fail with the last value after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except Exception as exc:  # e.g. NotFound before the object appears
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+    """``tests.support.waiting.eventually`` at the simulator's pace; any exception (NotFound
+    before a controller has created the object) means "not yet"."""
+    return waiting.eventually(fn, timeout, interval=interval, ignore=(Exception,), what=what)
 
 
 def items(api: Any, api_version: str, resource: str, namespace: str | None = None,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from rook_py.envtest.apiserver.server import APIServer
+from tests.support.waiting import eventually
 
 from .apiserver_support import Raw, configmap
 
@@ -30,10 +31,7 @@ def raw(server: APIServer) -> Raw:
 
 
 def _wait_for_watchers(server: APIServer, n: int) -> None:
-    deadline = time.monotonic() + 5
-    while server.store.watcher_count() < n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.store.watcher_count() >= n
+    eventually(lambda: server.store.watcher_count() >= n, 5, interval=0.01, what=f"{n} watchers")
 
 
 def test_fail_next_is_scoped_and_counted(server: APIServer, raw: Raw) -> None:
@@ -179,7 +177,4 @@ def test_abandoned_watch_is_released(server: APIServer, monkeypatch: pytest.Monk
     assert conn.getresponse().status == 200
     _wait_for_watchers(server, 1)
     conn.close()  # the client hangs up without the server sending anything
-    deadline = time.monotonic() + 5
-    while server.store.watcher_count() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.store.watcher_count() == 0
+    eventually(lambda: server.store.watcher_count() == 0, 5, what="the watch to be dropped")

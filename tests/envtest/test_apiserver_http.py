@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from rook_py.envtest.apiserver.server import APIServer
+from tests.support.waiting import eventually
 
 from .apiserver_support import Raw, configmap, deployment, widget, widget_crd
 
@@ -154,9 +154,7 @@ def test_watch_initial_state_then_live_events(server: APIServer, raw: Raw) -> No
 
     t = threading.Thread(target=consume)
     t.start()
-    deadline = time.monotonic() + 5
-    while server.store.watcher_count() == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: server.store.watcher_count() > 0, 5, interval=0.01, what="the watch")
     raw.post(CMS, configmap("after"))
     raw.delete(f"{CMS}/before")
     t.join(5)

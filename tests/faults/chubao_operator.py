@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import threading
-import time
 from collections.abc import Sequence
 
 from rook_py.chubaofs.api import types as t
@@ -23,6 +22,7 @@ from rook_py.framework import LeaderElectionLost, Manager, ManagerOptions
 from rook_py.framework.client import Client, errors, load_config
 from rook_py.framework.logging import configure_logging
 from rook_py.framework.provider import OperatorSettings
+from tests.support import waiting
 
 
 class NoReload:
@@ -36,17 +36,14 @@ def wait_for_api(client: Client, timeout: float = 300.0) -> None:
     """Wait until the API server serves ChubaoMonitors. Setting up the controllers needs
     discovery, and F7 restarts this process (as the kubelet would) while kube-apiserver may be
     down: without this it would exit at once, again and again, the kubelet's crash loop."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.discovery.invalidate(t.API_VERSION)
-            with client.without_retries():  # poll, rather than sleep a starting server's 5 s
-                client.resource_for(t.API_VERSION, t.KIND)
-            return
-        except (errors.ApiError, LookupError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    def serving() -> bool:
+        client.discovery.invalidate(t.API_VERSION)
+        with client.without_retries():  # poll, rather than sleep a starting server's 5 s
+            client.resource_for(t.API_VERSION, t.KIND)
+        return True
+
+    waiting.eventually(serving, timeout, interval=0.2, ignore=(errors.ApiError, LookupError),
+                       what="the API server to serve ChubaoMonitors")
 
 
 def main(argv: list[str] | None = None) -> int:

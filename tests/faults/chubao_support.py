@@ -4,13 +4,13 @@ operator created (names, specs, owner references, PVCs)."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.monitor import common
 from rook_py.chubaofs.monitor.controller import MANAGED_KINDS
 from rook_py.framework.client.errors import NotFound
+from tests.support import waiting
 
 JSON = dict[str, Any]
 NS = "monitoring"
@@ -60,17 +60,20 @@ def settled(st: JSON) -> str | None:
 
 
 def wait_settled(local: Any, name: str, timeout: float, alive: Any = None) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        st = status(local, name)
-        outcome = settled(st)
-        if outcome:
-            return outcome
+    last: dict[str, Any] = {}
+
+    def outcome() -> str | None:
         if alive is not None and not alive():
             raise AssertionError(f"the operator died while {name} was being reconciled")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} did not settle within {timeout}s; status: {st}")
-        time.sleep(0.05)
+        last["status"] = status(local, name)
+        return settled(last["status"])
+
+    try:
+        return waiting.eventually(outcome, timeout, interval=0.05, what=f"{name} to settle")
+    except AssertionError as exc:
+        if "timed out" not in str(exc):
+            raise
+        raise AssertionError(f"{name} did not settle within {timeout}s; status: {last.get('status')}") from None
 
 
 def owned_objects(local: Any, name: str = "mon") -> list[JSON]:

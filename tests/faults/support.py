@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rook_py.framework import Manager, ManagerOptions
+from tests.support import waiting
 
 T = TypeVar("T")
 FULL = os.environ.get("ROOK_FAULT_ITERATIONS", "").strip().lower() == "full"
@@ -25,16 +26,9 @@ def iterations(quick: int, full: int) -> int:
     return full if FULL else quick
 
 
-def eventually(fn: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll ``fn`` until it returns a truthy value; fail with ``what`` (and the last value) after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not converged within {timeout:.0f}s: {what} (last: {value!r})")
-        time.sleep(interval)
+def eventually(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
+    """``tests.support.waiting.eventually`` at the fault suites' pace (timeout and ``what`` required)."""
+    return waiting.eventually(fn, timeout, interval=interval, what=what)
 
 
 def manager_options(**overrides: Any) -> ManagerOptions:

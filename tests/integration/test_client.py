@@ -244,9 +244,7 @@ def test_server_closing_watches_ends_the_stream_cleanly(envtest: Any, client: Cl
     t = threading.Thread(target=consume, daemon=True)
     t.start()
     client.create(cm("before-close"))
-    deadline = time.monotonic() + 5
-    while not any(e["type"] == "ADDED" for e in events) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: any(e["type"] == "ADDED" for e in events), 5, interval=0.01, what="the ADDED event")
     envtest.faults.close_watches()
     assert finished.wait(5)
     assert failure == []

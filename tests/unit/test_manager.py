@@ -18,6 +18,7 @@ from rook_py.framework.kube.times import format_micro_time
 from rook_py.framework.leaderelection import LeaderElectionLost
 from rook_py.framework.manager import GracefulShutdownTimeout, Manager, ManagerOptions
 from rook_py.framework.provider import OperatorSettings, Provider, load_providers
+from tests.support.waiting import eventually
 from tests.unit.controller.fakes import FakeCache, FakeObjectClient
 
 LOCAL = "127.0.0.1:0"
@@ -238,10 +239,8 @@ def test_event_recorder_writes_through_the_manager() -> None:
     r = Running(mgr)
     rec.event({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns", "uid": "u"}},
               "Normal", "Started", "hello")
-    deadline = time.monotonic() + 5
-    while not any(c[0] == "create" and c[1] == "Event" for c in client.calls):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    eventually(lambda: any(c[0] == "create" and c[1] == "Event" for c in client.calls), 5, interval=0.01,
+               what="the Event to be created")
     assert r.shutdown() is None
 
 
@@ -331,16 +330,11 @@ def test_the_webhook_server_runs_on_a_standby_replica_too() -> None:
     try:
         assert standby.serving.wait(5) and not standby.is_leader()
         _, port = standby.health_address  # type: ignore[misc]
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz?verbose") as r:
-                    text = r.read().decode()
-                break
-            except urllib.error.HTTPError as err:
-                if time.monotonic() > deadline:
-                    raise AssertionError(err.read().decode()) from None
-                time.sleep(0.05)
+        def ready() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz?verbose") as r:
+                return str(r.read().decode())
+
+        text = eventually(ready, 5, interval=0.05, ignore=(urllib.error.HTTPError,), what="/readyz")
         assert "[+]webhook ok" in text
         body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                            "request": {"uid": "u"}}).encode()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
 from typing import Any
 
 from rook_py.framework import ControllerBuilder, Manager, OperatorSettings, Provider, Request, Result
 from rook_py.framework.client.errors import AlreadyExists
 from rook_py.framework.controller import GenerationChangedPredicate
 from rook_py.framework.objects import apply, set_condition, set_controller_reference, update_status
+from tests.support import waiting
 
 GROUP, VERSION, KIND = "greetings.example.io", "v1alpha1", "Greeting"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -43,14 +43,12 @@ GREETING_CRD: dict[str, Any] = {
 
 def wait_established(client: Any, name: str, timeout: float = 30.0) -> None:
     """Custom resources are served only once the CRD reports Established."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def established() -> bool:
         crd = client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-        if any(c.get("type") == "Established" and c.get("status") == "True"
-               for c in (crd.get("status") or {}).get("conditions") or ()):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"CRD {name} not established after {timeout}s")
+        return any(c.get("type") == "Established" and c.get("status") == "True"
+                   for c in (crd.get("status") or {}).get("conditions") or ())
+
+    waiting.eventually(established, timeout, interval=0.05, what=f"CRD {name} to be Established")
 
 
 class GreetingReconciler:

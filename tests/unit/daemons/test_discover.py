@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from rook_py.framework.daemons import discover as d
+from tests.support.waiting import eventually
 
 JSON = dict[str, Any]
 
@@ -167,12 +167,9 @@ def test_rescan_wakes_the_loop_and_shutdown_stops_it(mocker: Any) -> None:
     daemon = d.DiscoverDaemon(client, "n", "ns", interval=3600, lister=devices)
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while devices.calls < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: devices.calls >= 1, 10, interval=0.01, what="the first scan")
     daemon.rescan()
-    while devices.calls < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: devices.calls >= 2, 10, interval=0.01, what="the rescan")
     assert devices.calls == 2  # the interval is an hour: only rescan() explains the second scan
     daemon.shutdown()
     thread.join(10)
@@ -208,15 +205,10 @@ def test_rook_discover_process_rescans_on_sighup_and_exits_on_sigterm(envtest: A
                 return None
             return [x["name"] for x in d.read_devices(cm)]
 
-        deadline = time.monotonic() + 20
-        while devices() != ["sdb", "sdb1"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert devices() == ["sdb", "sdb1"]
+        eventually(lambda: devices() == ["sdb", "sdb1"], 20, interval=0.05, what="the first device report")
         write(root / "block" / "sdc" / "size", "10")
         proc.send_signal(signal.SIGHUP)
-        while devices() != ["sdb", "sdb1", "sdc"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert devices() == ["sdb", "sdb1", "sdc"]
+        eventually(lambda: devices() == ["sdb", "sdb1", "sdc"], 20, interval=0.05, what="sdc after SIGHUP")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
