@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["apiserver", "workqueue", "informer", "latency", "frameworks", "chubaomonitor"]
+ORDER = ["apiserver", "workqueue", "informer", "latency", "frameworks", "chubaomonitor", "admission"]
 
 
 def discover() -> list[str]:
