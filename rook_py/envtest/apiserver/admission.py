@@ -39,11 +39,8 @@ import base64
 import copy
 import http.client
 import json
-import socket
-import ssl
 import threading
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -53,6 +50,9 @@ from rook_py.framework.kube.selectors import selector_from_label_selector
 
 from .local import DEFAULT_MANAGER, Engine
 from .registry import ServedResource
+from .webhookclient import CallError as _CallError
+from .webhookclient import Connections as _Connections
+from .webhookclient import reason_for as _reason_for
 
 JSON = dict[str, Any]
 GROUP = "admissionregistration.k8s.io"
@@ -95,81 +95,6 @@ def _selector_matches(selector: JSON | None, labels: dict[str, str]) -> bool:
         return selector_from_label_selector(selector).matches(labels)
     except ValueError:
         return False
-
-
-class _CallError(Exception):
-    """The webhook could not be called or answered nonsense (``ErrCallingWebhook``)."""
-
-
-class _Connections:
-    """Kept-alive HTTPS connections per (host, port, server name, CA bundle)."""
-
-    def __init__(self) -> None:
-        self._idle: dict[tuple[str, int, str, str], deque[http.client.HTTPSConnection]] = {}
-        self._lock = threading.Lock()
-
-    def _new(self, host: str, port: int, server_name: str, ca_bundle: str, timeout: float) -> http.client.HTTPSConnection:
-        context = ssl.create_default_context()
-        if ca_bundle:
-            try:
-                context = ssl.create_default_context(cadata=base64.b64decode(ca_bundle).decode())
-            except (ValueError, ssl.SSLError) as err:
-                raise _CallError(f"invalid caBundle: {err}") from None
-        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-        # Verify against the name the client config implies, not the address dialled.
-        conn._server_name = server_name  # type: ignore[attr-defined]
-
-        def connect() -> None:
-            sock = socket.create_connection((host, port), timeout)
-            conn.sock = context.wrap_socket(sock, server_hostname=server_name)
-
-        conn.connect = connect  # type: ignore[method-assign]
-        return conn
-
-    def post(self, host: str, port: int, server_name: str, ca_bundle: str, path: str, body: bytes,
-             timeout: float) -> tuple[int, bytes]:
-        key = (host, port, server_name, ca_bundle)
-        for attempt in range(2):
-            with self._lock:
-                idle = self._idle.setdefault(key, deque())
-                conn = idle.popleft() if idle else None
-            fresh = conn is None
-            if conn is None:
-                conn = self._new(host, port, server_name, ca_bundle, timeout)
-            try:
-                conn.timeout = timeout
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
-                conn.request("POST", path, body=body, headers={"Content-Type": "application/json",
-                                                                "Accept": "application/json"})
-                response = conn.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                if fresh or attempt:
-                    raise
-                continue  # a kept-alive connection the server had closed: one retry on a new one
-            with self._lock:
-                self._idle.setdefault(key, deque()).append(conn)
-            return response.status, data
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        with self._lock:
-            for idle in self._idle.values():
-                for conn in idle:
-                    conn.close()
-            self._idle.clear()
-
-
-def _reason_for(err: BaseException) -> str:
-    if isinstance(err, TimeoutError | socket.timeout):
-        return "context deadline exceeded"
-    if isinstance(err, ssl.SSLCertVerificationError):
-        return f"tls: failed to verify certificate: x509: {err.verify_message}"
-    if isinstance(err, ConnectionRefusedError):
-        return "connect: connection refused"
-    return str(err) or type(err).__name__
 
 
 class AdmittingEngine(Engine):

@@ -103,3 +103,57 @@ class GreetingProvider(Provider):
          .owns("v1", "ConfigMap")
          .with_options(max_concurrent_reconciles=settings.max_concurrent_reconciles)
          .complete(GreetingReconciler(manager)))
+
+
+# -- v1 beside v1alpha1, converted hub-and-spoke by a conversion webhook -------------------------
+#
+# v1alpha1: spec {message, shout?}; v1 (the hub): spec {greeting: {text, style?: shout | plain}}.
+# Absent stays absent both ways, so every object survives a round trip unchanged.
+
+HUB_VERSION = "v1"
+API_VERSION_V1 = f"{GROUP}/{HUB_VERSION}"
+
+
+def v1alpha1_to_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(obj.get("spec") or {})
+    greeting: dict[str, Any] = {"text": spec.pop("message", "")}
+    if "shout" in spec:
+        greeting["style"] = "shout" if spec.pop("shout") else "plain"
+    obj["spec"] = {**spec, "greeting": greeting}
+    return obj
+
+
+def v1_to_v1alpha1(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(obj.get("spec") or {})
+    greeting = dict(spec.pop("greeting", None) or {})
+    out: dict[str, Any] = {**spec, "message": greeting.get("text", "")}
+    if "style" in greeting:
+        out["shout"] = greeting["style"] == "shout"
+    obj["spec"] = out
+    return obj
+
+
+def greeting_hub() -> Any:
+    from rook_py.framework.webhook import Hub
+
+    return Hub(GROUP, KIND, HUB_VERSION).spoke(VERSION, v1alpha1_to_v1, v1_to_v1alpha1)
+
+
+def greeting_crd_with_v1(conversion_url: str, ca_bundle: bytes) -> dict[str, Any]:
+    """The Greeting CRD serving v1alpha1 (still stored) and v1, converted by a webhook at
+    ``conversion_url`` (``/convert`` of a framework ``WebhookServer``)."""
+    import base64
+
+    crd = copy.deepcopy(GREETING_CRD)
+    v1_schema = {"type": "object", "properties": {
+        "spec": {"type": "object", "required": ["greeting"], "properties": {
+            "greeting": {"type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string"}, "style": {"type": "string", "enum": ["shout", "plain"]}}}}},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    crd["spec"]["versions"].append({"name": HUB_VERSION, "served": True, "storage": False,
+                                    "subresources": {"status": {}},
+                                    "schema": {"openAPIV3Schema": v1_schema}})
+    crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {"url": conversion_url, "caBundle": base64.b64encode(ca_bundle).decode()}}}
+    return crd

@@ -197,10 +197,19 @@ def served_from_crd(crd: JSON) -> list[ServedResource]:
     group = str(spec.get("group", ""))
     plural = str(names.get("plural", ""))
     out = []
+    webhook_conversion = ((spec.get("conversion") or {}).get("strategy") == "Webhook")
+    stored_as = f"{group}/{storage_version(crd)}"
     for version in spec.get("versions") or []:
         if not version.get("served", True):
             continue
         strategy = CustomResourceStrategy(crd, version)
+        converters: JSON = {}
+        if webhook_conversion:
+            from ..conversion import convert
+
+            served_as = f"{group}/{version['name']}"
+            converters = {"from_storage": lambda obj, v=served_as: convert(crd, obj, v),
+                          "to_storage": lambda obj: convert(crd, obj, stored_as)}
         subresources = tuple(k for k in ("status", "scale") if k in (version.get("subresources") or {}))
         out.append(ServedResource(
             group, str(version["name"]), plural, str(names.get("kind", "")),
@@ -212,6 +221,7 @@ def served_from_crd(crd: JSON) -> list[ServedResource]:
             printer_columns=list(version.get("additionalPrinterColumns") or []),
             schema=strategy.schema,
             extra={"crd": crd.get("metadata", {}).get("name")},
+            **converters,
         ))
     return out
 
