@@ -111,7 +111,14 @@ class Process:
         import json
 
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        for raw in self.proc.stdout:
+            # stdout and stderr share the pipe, and a log line is written as text then "\n": a
+            # report written between the two lands at the end of the log line. Split it off.
+            cut = raw.find('{"fault"')
+            line = raw
+            if cut > 0:
+                self.output.append(raw[:cut])
+                line = raw[cut:]
             report: Any = None
             if line.startswith("{"):
                 try:

@@ -157,5 +157,5 @@ def test_sigterm_while_the_api_server_hangs_exits_within_the_graceful_timeout(en
             plane.thaw_apiserver()
         code = proc.proc.returncode
     report("F8", case="sigterm-during-hang", exit_s=round(took, 3), graceful_timeout_s=GRACEFUL, exit_code=code)
-    assert took <= GRACEFUL + SLACK, took
+    assert took <= GRACEFUL + 0.25, took  # the manager keeps a tenth of it for its own exit
     assert code is not None
