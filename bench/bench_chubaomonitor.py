@@ -21,6 +21,7 @@ counted on the server.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -133,6 +134,21 @@ def _calls(emu: Emulator) -> tuple[int, int]:
     return total, writes
 
 
+OWNED_KINDS = (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("apps/v1", "StatefulSet"),
+               ("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget"), ("networking.k8s.io/v1", "Ingress"))
+
+
+def _largest_owned(observer: Any, namespace: str, count: int = 3) -> list[tuple[str, int]]:
+    """The ``count`` largest objects a monitor owns in ``namespace``: (kind/name, bytes as
+    served, i.e. compact JSON, managedFields included)."""
+    sizes = []
+    for api_version, kind in OWNED_KINDS:
+        for obj in observer.list(api_version, kind, namespace).get("items") or []:
+            size = len(json.dumps(obj, separators=(",", ":")).encode())
+            sizes.append((f"{kind}/{obj['metadata']['name']}", size))
+    return sorted(sizes, key=lambda s: -s[1])[:count]
+
+
 def run_b4() -> tuple[str, dict[str, float]]:
     from rook_py.chubaofs.api.crd import chubao_monitor_crd
 
@@ -155,6 +171,7 @@ def run_b4() -> tuple[str, dict[str, float]]:
                 rows.append({"seconds": t1 - t0, "calls": calls1 - calls0, "writes": writes1 - writes0})
                 print(f"B4 round {r}: {rows[-1]}", file=sys.stderr, flush=True)
             time.sleep(2.0)  # let the last status write's own watch events settle
+            largest = _largest_owned(observer, "b4-0")
             calls0, writes0 = _calls(emu)
             time.sleep(STEADY_SECONDS)
             calls1, writes1 = _calls(emu)
@@ -182,6 +199,9 @@ def run_b4() -> tuple[str, dict[str, float]]:
         "",
         f"Steady state measured over {STEADY_SECONDS:.0f} s with {ROUNDS} Ready monitors. Target: 0 "
         f"writes. Operator requests by verb over the whole run: {dict(sorted(by_verb.items()))}.",
+        "",
+        "Largest owned objects (bytes as served, managedFields included): "
+        + ", ".join(f"{name} {size:,}" for name, size in largest) + ".",
     ]), summary
 
 

@@ -134,7 +134,9 @@ def ensure_node_daemons(client: Any, settings: OperatorSettings) -> dict[str, st
 # fails on any call not granted here and on any grant never used). No wildcards.
 OPERATOR_SERVICE_ACCOUNT = "rook-chubaofs-operator"
 _READ = ["get", "list", "watch"]
-_OWNED = ["get", "list", "watch", "create", "update", "delete"]
+# Owned objects are read from the cache and written by server-side apply, a PATCH that also
+# creates (and moves objects of the earlier client-side apply to it, once, by a JSON patch)
+_OWNED = ["list", "watch", "patch", "delete"]
 
 #: Cluster-wide: ChubaoMonitors may live in any namespace, and so do the objects they own.
 OPERATOR_CLUSTER_RULES: list[JSON] = [
@@ -145,7 +147,11 @@ OPERATOR_CLUSTER_RULES: list[JSON] = [
     {"apiGroups": ["apps"], "resources": ["statefulsets", "deployments"], "verbs": _OWNED},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _OWNED},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": _OWNED},
-    {"apiGroups": [""], "resources": ["services", "configmaps", "secrets"], "verbs": _OWNED},
+    {"apiGroups": [""], "resources": ["services"], "verbs": _OWNED},
+    # the operator's settings ConfigMap is read directly
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", *_OWNED]},
+    # a generated password is created once and never changed (Writer.create_if_absent)
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", *_OWNED]},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
     # The self-managed webhook certificate: its CA bundle goes into our two configurations only.
@@ -165,10 +171,9 @@ OPERATOR_NAMESPACE_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [configmap_name("chubaofs")],
      "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
-    # A create names no object (RBAC cannot restrict it by name); the rest only touch our two.
-    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["create"]},
+    # Server-side apply creates them too, by name: only our two are ever touched.
     {"apiGroups": ["apps"], "resources": ["daemonsets"], "resourceNames": [DISCOVER_NAME, AGENT_NAME],
-     "verbs": ["get", "update", "delete"]},
+     "verbs": ["get", "patch", "delete"]},
 ]
 #: rook discover: reads and writes its node's ConfigMap in the operator's namespace.
 DISCOVER_NAMESPACE_RULES: list[JSON] = [

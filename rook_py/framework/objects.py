@@ -19,8 +19,9 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from rook_py.framework.client import errors
 from rook_py.framework.kube.conditions import get_condition, set_condition
-from rook_py.framework.kube.lists import patch_merge_key
+from rook_py.framework.kube.lists import list_semantics
 from rook_py.framework.kube.owners import controller_of, controller_reference, owner_scope_error, same_owner
+from rook_py.framework.kube.quantity import QuantityError, parse_quantity
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -40,7 +41,6 @@ __all__ = [
     "retry_on_conflict",
     "set_condition",
     "set_controller_reference",
-    "three_way_merge",
     "update_status",
 ]
 
@@ -58,6 +58,13 @@ class ObjectClient(Protocol):
     def update(self, obj: JSON) -> JSON: ...
 
     def update_status(self, obj: JSON) -> JSON: ...
+
+    def apply(self, obj: JSON, *, field_manager: str, force: bool = False, subresource: str | None = None
+              ) -> JSON: ...
+
+    def patch(self, api_version: str, kind: str, name: str, patch: Any, *, namespace: str | None = None,
+              patch_type: Literal["merge", "json", "strategic"] = "merge",
+              subresource: str | None = None) -> JSON: ...
 
 
 class ObjectReader(Protocol):
@@ -252,6 +259,16 @@ def _anchor_transition_times(status: JSON, live_status: JSON | None) -> JSON:
 # Server-managed metadata never taken from a desired object.
 _SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields",
                     "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
+#: the manager our PUT-based apply (before server-side apply) wrote under: the client's
+#: User-Agent prefix, see rook_py.framework.client.rest
+LEGACY_MANAGERS = ("rook-py",)
+DEFAULT_FIELD_MANAGER = "rook-py"
+APPLY_OPERATION = "Apply"
+# parents of ResourceLists and other quantity-valued fields, whose values the server canonicalises
+_QUANTITY_PARENTS = frozenset({"limits", "requests", "capacity", "allocatable", "hard", "used", "overhead"})
+_QUANTITY_FIELDS = frozenset({"storage", "sizeLimit"})
+# key fields with a server default, as server-side apply keys an item that omits them
+_KEY_DEFAULTS: dict[str, Any] = {"protocol": "TCP"}
 
 _MISSING: Any = object()
 
@@ -265,112 +282,10 @@ class ApplyResult:
     action: Literal["created", "updated", "unchanged"]
 
 
-def _merge_key(kind: str | None, path: Path, desired: list[Any], live: list[Any]) -> str | None:
-    """The patch merge key of the list (kube.lists, as kubectl apply merges), if every element is a
-    map and every desired element carries the key, uniquely; else None (merged by position)."""
-    key = patch_merge_key(kind, path)
-    if key is None:
-        return None
-    if not all(isinstance(e, dict) for e in desired) or not all(isinstance(e, dict) for e in live):
-        return None
-    values = [e.get(key, _MISSING) for e in desired]
-    if _MISSING not in values and len({json.dumps(v, sort_keys=True) for v in values}) == len(values):
-        return key
-    return None
-
-
-def _prune(live: Any, last: Any) -> Any:
-    """Remove from ``live`` what ``last`` (our previous apply) set; _MISSING if nothing remains.
-    Maps are pruned key by key so entries others added to the same map survive."""
-    if isinstance(live, dict) and isinstance(last, dict):
-        out = dict(live)
-        for key, last_value in last.items():
-            if key in out:
-                pruned = _prune(out[key], last_value)
-                if pruned is _MISSING:
-                    del out[key]
-                else:
-                    out[key] = pruned
-        return out if out else _MISSING
-    return _MISSING
-
-
-def _merge_lists(live: list[Any], desired: list[Any], last: list[Any] | None, kind: str | None,
-                 path: Path) -> list[Any]:
-    key = _merge_key(kind, path, desired, live)
-    if key is None:
-        if len(live) == len(desired) and all(isinstance(e, dict) for e in (*live, *desired)):
-            lasts: list[Any] = last if last is not None and len(last) == len(desired) else [None] * len(desired)
-            return [_merge(lv, dv, la, kind, path) for lv, dv, la in zip(live, desired, lasts, strict=True)]
-        return desired if desired != live else live
-    wanted = {json.dumps(e[key], sort_keys=True): e for e in desired}
-    previous = {json.dumps(e[key], sort_keys=True): e for e in last or () if isinstance(e, dict) and key in e}
-    out: list[Any] = []
-    seen: set[str] = set()
-    # Live order is kept so a server- or user-chosen order never causes a write on its own;
-    # new desired elements are appended in desired order.
-    for element in live:
-        k = json.dumps(element.get(key, None), sort_keys=True)
-        if k in wanted:
-            out.append(_merge(element, wanted[k], previous.get(k), kind, path))
-            seen.add(k)
-        elif k not in previous:
-            out.append(element)  # someone else's element
-        # else: we applied it before and no longer want it -> dropped
-    out.extend(e for k, e in wanted.items() if k not in seen)
-    return out
-
-
-def _merge(live: Any, desired: Any, last: Any, kind: str | None, path: Path) -> Any:
-    if isinstance(desired, dict) and isinstance(live, dict):
-        return _merge_maps(live, desired, last if isinstance(last, dict) else None, kind, path)
-    if isinstance(desired, list) and isinstance(live, list):
-        return _merge_lists(live, desired, last if isinstance(last, list) else None, kind, path)
-    return live if live == desired else desired
-
-
-def _merge_maps(live: JSON, desired: JSON, last: JSON | None, kind: str | None, path: Path) -> JSON:
-    # Shallow copy: untouched subtrees stay shared with ``live`` and are never mutated.
-    out = dict(live)
-    for key, want in desired.items():
-        have = live.get(key, _MISSING)
-        if want is None:
-            out.pop(key, None)  # an explicit null deletes, as in a merge patch
-        elif have is _MISSING:
-            if (want == {} or want == []) and last is not None and last.get(key, _MISSING) == want:
-                # We wrote this empty value before and the server dropped it (Go ``omitempty``
-                # on built-in types): equivalent, not a difference -- else every reconcile
-                # would write and trigger itself again.
-                continue
-            out[key] = want
-        else:
-            out[key] = _merge(have, want, last.get(key) if last is not None else None, kind, (*path, key))
-    if last is not None:
-        for key, last_value in last.items():
-            if key not in desired and key in out:
-                pruned = _prune(out[key], last_value)
-                if pruned is _MISSING:
-                    del out[key]
-                else:
-                    out[key] = pruned
-    return out
-
-
-def three_way_merge(live: JSON, desired: JSON, last_applied: JSON | None) -> JSON:
-    """The object to write so that every field in ``desired`` has its desired value, fields we
-    applied last time but no longer want are removed, and everything else in ``live``
-    (server defaults, other controllers' and users' fields) is kept. Inputs are not mutated;
-    the result shares unchanged subtrees with ``live``. ``result == live`` means no write.
-    Lists merge as ``kubectl apply`` merges them: by their patch merge key
-    (``rook_py.framework.kube.lists``, by the object's kind and the list's path)."""
-    kind = desired.get("kind") or live.get("kind")
-    return _merge_maps(live, desired, last_applied, kind if isinstance(kind, str) else None, ())
-
-
 def _clean_desired(desired: JSON) -> JSON:
     clean = copy.deepcopy(desired)
-    # status is written through its subresource; a PUT on the main resource ignores it, so
-    # comparing it would make every reconcile write.
+    # status is written through its subresource (update_status): an apply to the main
+    # resource does not own it
     clean.pop("status", None)
     meta = clean.setdefault("metadata", {})
     for key in _SERVER_METADATA:
@@ -381,55 +296,225 @@ def _clean_desired(desired: JSON) -> JSON:
     return clean
 
 
-def _serialize(obj: JSON) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def _last_applied(live: JSON) -> JSON | None:
-    raw = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED_ANNOTATION)
-    if not raw:
-        return None
+def _same_quantity(a: Any, b: Any) -> bool:
     try:
-        parsed = json.loads(raw)
-    except ValueError:
+        return parse_quantity(a) == parse_quantity(b)
+    except (QuantityError, TypeError, ValueError):
+        return False
+
+
+def _list_keys(kind: str | None, path: Path) -> tuple[str, tuple[str, ...]]:
+    semantics = list_semantics(kind, path)
+    return semantics.list_type, semantics.map_keys
+
+
+def _identity_of(item: Any, keys: tuple[str, ...]) -> tuple[Any, ...] | None:
+    if not isinstance(item, dict):
         return None
-    return parsed if isinstance(parsed, dict) else None
+    return tuple(json.dumps(item.get(k, _KEY_DEFAULTS.get(k)), sort_keys=True) for k in keys)
 
 
-def _with_annotation(obj: JSON, value: str) -> JSON:
-    out = dict(obj)
-    meta = dict(out.get("metadata") or {})
-    annotations = dict(meta.get("annotations") or {})
-    annotations[LAST_APPLIED_ANNOTATION] = value
-    meta["annotations"] = annotations
-    out["metadata"] = meta
+def _differs(desired: Any, live: Any, kind: str | None, path: Path) -> bool:
+    """Whether applying ``desired`` would change ``live``: a field ``desired`` sets that is
+    missing from ``live`` or has another value. Fields only ``live`` has (server defaults,
+    other managers' fields) and values the server normalised (canonical quantities, empty
+    values dropped) are no difference."""
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return True
+        for key, want in desired.items():
+            have = live.get(key, _MISSING)
+            if have is _MISSING:
+                if want in ({}, [], None):
+                    continue  # omitted by the server (omitempty) or nothing to set
+                return True
+            if _differs(want, have, kind, (*path, key)):
+                return True
+        return False
+    if isinstance(desired, list):
+        if not isinstance(live, list):
+            return True
+        list_type, keys = _list_keys(kind, path)
+        if list_type == "map" and keys:
+            by_key = {_identity_of(item, keys): item for item in live}
+            for item in desired:
+                match = by_key.get(_identity_of(item, keys), _MISSING)
+                if match is _MISSING or _differs(item, match, kind, path):
+                    return True
+            return bool(_shadowing_items(desired, live, keys))
+        if list_type == "set":
+            return any(item not in live for item in desired)
+        return len(desired) != len(live) or any(
+            _differs(d, lv, kind, path) for d, lv in zip(desired, live, strict=True))
+    if desired == live and type(desired) is type(live):
+        return False
+    if path and (path[-1] in _QUANTITY_FIELDS or (len(path) > 1 and path[-2] in _QUANTITY_PARENTS)):
+        return not _same_quantity(desired, live)
+    return True
+
+
+def _shadowing_items(desired: list[Any], live: list[Any], keys: tuple[str, ...]) -> list[tuple[int, Any]]:
+    """(position, our item) of live items that another writer put in place of one of ours:
+    same ``name`` as a desired item, other identity (a merge patch that replaced a Service's or
+    container's ``ports`` with one of a new port number). Server-side apply would keep both --
+    two ports named alike, which validation rejects on every later apply."""
+    if "name" in keys:
+        return []
+    wanted = {_identity_of(item, keys) for item in desired}
+    present = {_identity_of(item, keys) for item in live}
+    # our item, or None when it is in the list already (then the shadowing one just goes)
+    ours = {item.get("name"): item if _identity_of(item, keys) not in present else None
+            for item in desired if isinstance(item, dict) and item.get("name")}
+    return [(i, ours[item.get("name")]) for i, item in enumerate(live) if isinstance(item, dict)
+            and item.get("name") in ours and _identity_of(item, keys) not in wanted]
+
+
+def _shadowed_paths(desired: Any, live: Any, kind: str | None, path: Path, pointer: str) -> list[tuple[str, Any]]:
+    """(JSON pointer, our item) of every shadowing item (``_shadowing_items``) under ``desired``."""
+    out: list[tuple[str, Any]] = []
+    if isinstance(desired, dict) and isinstance(live, dict):
+        for key, want in desired.items():
+            if key in live:
+                escaped = key.replace("~", "~0").replace("/", "~1")
+                out += _shadowed_paths(want, live[key], kind, (*path, key), f"{pointer}/{escaped}")
+    elif isinstance(desired, list) and isinstance(live, list):
+        list_type, keys = _list_keys(kind, path)
+        if list_type == "map" and keys:
+            out += [(f"{pointer}/{i}", item) for i, item in _shadowing_items(desired, live, keys)]
+            by_key = {_identity_of(item, keys): (i, item) for i, item in enumerate(live)}
+            for item in desired:
+                found = by_key.get(_identity_of(item, keys))
+                if found is not None:
+                    out += _shadowed_paths(item, found[1], kind, path, f"{pointer}/{found[0]}")
     return out
 
 
+def _repair_ops(shadowed: list[tuple[str, Any]], live: JSON) -> list[JSON]:
+    """A JSON patch putting our item in the place of the first item shadowing it and removing
+    any further ones (so a list never becomes empty on the way), guarded by resourceVersion."""
+    ops: list[JSON] = [{"op": "test", "path": "/metadata/resourceVersion",
+                        "value": live["metadata"]["resourceVersion"]}]
+    replaced: set[str] = set()
+    removals: list[str] = []
+    for pointer, ours in shadowed:
+        identity = json.dumps(ours, sort_keys=True)
+        if ours is None or identity in replaced:
+            removals.append(pointer)
+        else:
+            replaced.add(identity)
+            ops.append({"op": "replace", "path": pointer, "value": ours})
+    ops += [{"op": "remove", "path": p} for p in sorted(removals, key=_pointer_order, reverse=True)]
+    return ops
+
+
+def _owned_but_not_desired(owned: JSON, desired: Any) -> bool:
+    """Whether our last apply set a field (``owned``, FieldsV1) that ``desired`` no longer
+    sets: applying again removes it, so that is a difference too."""
+    for element, sub in owned.items():
+        if element == ".":
+            continue
+        if element.startswith("f:"):
+            if not isinstance(desired, dict) or element[2:] not in desired:
+                return True
+            if sub and _owned_but_not_desired(sub, desired[element[2:]]):
+                return True
+        elif element.startswith("k:"):
+            if not isinstance(desired, list):
+                return True
+            keys = json.loads(element[2:])
+            match = next((item for item in desired if isinstance(item, dict) and all(
+                item.get(k, _KEY_DEFAULTS.get(k)) == v for k, v in keys.items())), _MISSING)
+            if match is _MISSING or (sub and _owned_but_not_desired(sub, match)):
+                return True
+        elif element.startswith("v:") and (not isinstance(desired, list)
+                                           or json.loads(element[2:]) not in desired):
+            return True
+    return False
+
+
+def _entries(live: JSON) -> list[JSON]:
+    entries = (live.get("metadata") or {}).get("managedFields") or []
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _our_apply_entry(live: JSON, field_manager: str) -> JSON | None:
+    for entry in _entries(live):
+        if (entry.get("manager") == field_manager and entry.get("operation") == APPLY_OPERATION
+                and not entry.get("subresource")):
+            return entry
+    return None
+
+
+def _needs_migration(live: JSON, field_manager: str) -> bool:
+    """An object an earlier (client-side) apply wrote: it carries our annotation or fields
+    owned by our old PUTs, and no server-side apply entry of ours yet."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    if _our_apply_entry(live, field_manager) is not None and LAST_APPLIED_ANNOTATION not in annotations:
+        return False
+    legacy = any(e.get("manager") in LEGACY_MANAGERS and e.get("operation") == "Update"
+                 and not e.get("subresource") for e in _entries(live))
+    return LAST_APPLIED_ANNOTATION in annotations or (legacy and _our_apply_entry(live, field_manager) is None)
+
+
+def _union_fields(a: JSON, b: JSON) -> JSON:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _union_fields(out[k], v) if k in out and isinstance(out[k], dict) and v else (out.get(k) or v)
+    return out
+
+
+def _annotation_fields() -> JSON:
+    return {"f:metadata": {"f:annotations": {f"f:{LAST_APPLIED_ANNOTATION}": {}}}}
+
+
+def _migrated(live: JSON, field_manager: str, now: str) -> JSON:
+    """``live`` with the fields of our old PUTs (manager ``rook-py``, operation Update) and
+    the last-applied annotation owned by ``field_manager``'s Apply entry instead, as kubectl's
+    csaupgrade (k8s.io/client-go/util/csaupgrade) moves client-side apply ownership: the next
+    apply then prunes what we no longer set, the annotation included."""
+    owned: JSON = _annotation_fields()
+    kept: list[JSON] = []
+    for entry in _entries(live):
+        legacy = (entry.get("manager") in LEGACY_MANAGERS and entry.get("operation") == "Update"
+                  and not entry.get("subresource"))
+        ours = (entry.get("manager") == field_manager and entry.get("operation") == APPLY_OPERATION
+                and not entry.get("subresource"))
+        if legacy or ours:
+            owned = _union_fields(owned, entry.get("fieldsV1") or {})
+        else:
+            kept.append(entry)
+    kept.append({"manager": field_manager, "operation": APPLY_OPERATION, "apiVersion": live.get("apiVersion"),
+                 "time": now, "fieldsType": "FieldsV1", "fieldsV1": owned})
+    meta = dict(live.get("metadata") or {})
+    meta["managedFields"] = kept
+    return {**live, "metadata": meta}
+
+
 def apply(client: ObjectClient, desired: JSON, *, reader: ObjectReader | None = None,
-          attempts: int = 5) -> ApplyResult:
-    """Create ``desired`` when absent; otherwise write only if a field we own differs.
+          field_manager: str = DEFAULT_FIELD_MANAGER, attempts: int = 5) -> ApplyResult:
+    """Server-side apply ``desired`` under ``field_manager`` (forced: an operator owns what it
+    applies), only when that would change something.
 
-    Ownership is "what ``desired`` sets now, plus what we set last time" (recorded, compact and
-    key-sorted, in the ``rook.io/last-applied`` annotation, like kubectl's
-    ``last-applied-configuration``): a three-way merge (``three_way_merge``) reverts manual
-    edits of owned fields, removes fields dropped from ``desired``, and leaves every other
-    field alone, so server defaults never cause a write and a no-op reconcile makes zero
-    write calls. Lists of maps with known merge keys are compared element-wise.
+    Before sending, ``desired`` is compared with the live object (``reader``'s, else a GET):
+    a field ``desired`` sets that is missing or different in the live object, or a field our
+    last apply set that ``desired`` no longer sets, means a write; server defaults, other
+    managers' fields and values the server normalised (quantities) do not, so a no-op
+    reconcile makes zero write calls. The server then does the merge: drift on our fields is
+    reverted, fields we stop applying are removed, fields others own are left alone.
 
-    Writes are PUTs carrying the live resourceVersion; a Conflict re-reads from the server
-    (not ``reader``, which may lag) and retries, at most ``attempts`` times.
+    Two repairs happen first, each one write, only when needed: objects written by the earlier
+    client-side apply (``rook.io/last-applied``) have their ownership moved to ``field_manager``
+    (a JSON patch of managedFields only, guarded by resourceVersion, as kubectl's csaupgrade
+    patches them; the apply that follows removes the annotation), and live list items that took the place of one of ours under another key
+    (same name, other port) are replaced by ours (a JSON patch, guarded by resourceVersion; the
+    apply that follows takes their ownership), since the apply would otherwise keep both and be
+    rejected.
 
-    Values are compared exactly: a quantity written as ``"1Gi"`` that the server stored as
-    ``"1Gi"`` matches, but ``"1024Mi"`` vs ``"1Gi"`` counts as a difference (the real API
-    server canonicalises quantities, so write them in canonical form; the envtest emulator
-    does not normalise). An empty list or map that we applied before and the server dropped
-    (``omitempty``) counts as equal. ``status`` in ``desired`` is ignored (use ``update_status``).
-    Secret ``stringData`` never reads back, so use ``data``.
+    ``status`` in ``desired`` is ignored (use ``update_status``). Secret ``stringData`` never
+    reads back, so use ``data``.
     """
     api_version, kind, name, namespace = _identity(desired)
     clean = _clean_desired(desired)
-    annotation = _serialize(clean)
     live: JSON | None
     if reader is not None:
         live = reader.get(api_version, kind, name, namespace)
@@ -440,20 +525,38 @@ def apply(client: ObjectClient, desired: JSON, *, reader: ObjectReader | None = 
             live = None
     if live is None:
         try:
-            return ApplyResult(client.create(_with_annotation(clean, annotation)), "created")
+            return ApplyResult(client.apply(clean, field_manager=field_manager, force=True), "created")
         except errors.AlreadyExists:
-            live = client.get(api_version, kind, name, namespace)  # the reader lagged
+            live = client.get(api_version, kind, name, namespace)
     state = {"live": live}
 
     def attempt() -> ApplyResult:
         current = state["live"]
-        merged = _with_annotation(three_way_merge(current, clean, _last_applied(current)), annotation)
-        if merged == current:
-            return ApplyResult(current, "unchanged")
         try:
-            return ApplyResult(client.update(merged), "updated")
-        except errors.Conflict:
+            if _needs_migration(current, field_manager):
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                entries = _migrated(current, field_manager, stamp)["metadata"]["managedFields"]
+                current = client.patch(api_version, kind, name, [
+                    {"op": "test", "path": "/metadata/resourceVersion",
+                     "value": current["metadata"]["resourceVersion"]},
+                    {"op": "replace", "path": "/metadata/managedFields", "value": entries}],
+                    namespace=namespace, patch_type="json")
+            shadowed = _shadowed_paths(clean, current, kind, (), "")
+            if shadowed:
+                current = client.patch(api_version, kind, name, _repair_ops(shadowed, current),
+                                       namespace=namespace, patch_type="json")
+        except (errors.Conflict, errors.Invalid):
             state["live"] = client.get(api_version, kind, name, namespace)
-            raise
+            raise errors.Conflict("the object changed while being repaired; retrying") from None
+        entry = _our_apply_entry(current, field_manager)
+        owned = (entry or {}).get("fieldsV1") or {}
+        if not shadowed and not _differs(clean, current, kind, ()) and not _owned_but_not_desired(owned, clean):
+            return ApplyResult(current, "unchanged")
+        return ApplyResult(client.apply(clean, field_manager=field_manager, force=True), "updated")
 
     return retry_on_conflict(attempt, attempts)
+
+
+def _pointer_order(pointer: str) -> tuple[str, int]:
+    parent, _, index = pointer.rpartition("/")
+    return parent, int(index) if index.isdigit() else -1

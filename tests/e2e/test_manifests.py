@@ -20,12 +20,13 @@ from rook_py.chubaofs.api import types as t
 from rook_py.chubaofs.provider import ChubaoFSProvider
 from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client import errors
-from rook_py.framework.objects import LAST_APPLIED_ANNOTATION
 from rook_py.framework.operator import run_operator, user_agent
 from rook_py.framework.provider import OperatorSettings
 from tests.support.waiting import eventually
 
 JSON = dict[str, Any]
+#: a label the operator puts on everything it applies (drifted by hand in the upgrade step)
+DRIFT_LABEL = "app.kubernetes.io/managed-by"
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -342,20 +343,20 @@ def test_rbac_is_exactly_what_the_operator_uses(envtest: Any, installed: Any) ->
     stop, thread = run("rook-py:2")
     wait_for("daemonsets rolled", lambda: admin.get("apps/v1", "DaemonSet", "rook-discover", NS)["spec"][
         "template"]["spec"]["containers"][0]["image"] == "rook-py:2")
-    # Every owned kind drifts once (its last-applied record removed behind the operator's back,
+    # Every owned kind drifts once (a label the operator applies is removed behind its back,
     # through the in-process API so no fault hits the admin) and the operator's first write
-    # meets a conflict: apply re-reads (get) and writes again (update), as after any race.
+    # meets a conflict: the apply is sent again, as after any race.
     local = envtest.server.local
     for api_version, resource in OWNED_RESOURCES:
         obj = local.list(api_version, resource, NS, label_selector="app.kubernetes.io/instance=chubaofs-monitor")["items"][0]
-        envtest.faults.fail_next(1, 409, verb="update", resource=resource)
-        annotations = dict(obj["metadata"].get("annotations") or {})
-        annotations.pop(LAST_APPLIED_ANNOTATION)
-        obj["metadata"]["annotations"] = annotations
+        envtest.faults.fail_next(1, 409, verb="patch", resource=resource)
+        labels = dict(obj["metadata"].get("labels") or {})
+        labels.pop(DRIFT_LABEL)
+        obj["metadata"]["labels"] = labels
         local.update(api_version, resource, obj)
         name = obj["metadata"]["name"]
-        wait_for(f"{resource}/{name} restored", lambda: LAST_APPLIED_ANNOTATION in (
-            local.get(api_version, resource, name, NS)["metadata"].get("annotations") or {}))  # noqa: B023
+        wait_for(f"{resource}/{name} restored", lambda: DRIFT_LABEL in (
+            local.get(api_version, resource, name, NS)["metadata"].get("labels") or {}))  # noqa: B023
     live = admin.get(t.API_VERSION, t.KIND, "chubaofs-monitor", NS)
     live["spec"]["prometheus"]["storage"]["size"] = "30Gi"
     live["spec"]["grafana"]["enabled"] = False

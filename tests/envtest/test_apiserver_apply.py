@@ -153,3 +153,27 @@ def test_apply_to_the_status_subresource(envtest: Environment) -> None:
     entries = {(e["manager"], e.get("subresource", "")): e["fieldsV1"] for e in status["metadata"]["managedFields"]}
     assert entries[("controller", "status")] == {"f:status": {"f:phase": {}}}
     assert entries[("alice", "")] == {"f:spec": {"f:size": {}}}
+
+
+def test_objects_read_back_as_kube_apiserver_serialises_them(envtest: Environment) -> None:
+    """Quantities canonical, embedded ObjectMeta with its null creationTimestamp, claim templates
+    as whole PersistentVolumeClaims, volume defaultMode: what the framework's apply compares with."""
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+           "spec": {"serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                    "template": {"metadata": {"labels": {"app": "db"}},
+                                 "spec": {"containers": [{"name": "c", "image": "i", "resources": {
+                                     "limits": {"memory": "1024Mi", "cpu": "1000m"}, "requests": {"cpu": "0.5"}}}],
+                                     "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}]}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2048Mi"}}}}]}}
+    got = envtest.http.request("POST", "/apis/apps/v1/namespaces/default/statefulsets", sts)
+    template = got["spec"]["template"]
+    assert template["metadata"] == {"creationTimestamp": None, "labels": {"app": "db"}}
+    assert template["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "1", "memory": "1Gi"},
+                                                              "requests": {"cpu": "500m"}}
+    assert template["spec"]["volumes"][0]["configMap"] == {"name": "cfg", "defaultMode": 420}
+    [claim] = got["spec"]["volumeClaimTemplates"]
+    assert (claim["apiVersion"], claim["kind"]) == ("v1", "PersistentVolumeClaim")
+    assert claim["metadata"] == {"name": "data", "creationTimestamp": None}
+    assert claim["spec"]["resources"] == {"requests": {"storage": "2Gi"}}
+    assert claim["status"] == {"phase": "Pending"}

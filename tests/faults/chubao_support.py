@@ -16,7 +16,6 @@ JSON = dict[str, Any]
 NS = "monitoring"
 SNAPSHOT_KINDS: tuple[tuple[str, str], ...] = (*MANAGED_KINDS, ("v1", "PersistentVolumeClaim"))
 # Values the operator generates at random once (and must then keep): compared by key only.
-LAST_APPLIED = "rook.io/last-applied"
 
 
 def monitor(name: str = "mon", spec: JSON | None = None) -> JSON:
@@ -96,8 +95,7 @@ def snapshot(local: Any, name: str = "mon") -> dict[tuple[str, str], JSON]:
     """(kind, name) -> the parts that must not depend on how the install went: spec, data (by key
     for Secrets; generated passwords differ per install), labels, annotations, owner references.
 
-    The monitor's uid (it differs per install) is replaced by ``<uid>`` wherever it appears; a
-    Secret's last-applied annotation is reduced to its data keys, for the same reason as its data.
+    The monitor's uid (it differs per install) is replaced by ``<uid>`` wherever it appears.
     """
     uid = local.get(t.API_VERSION, t.PLURAL, name, namespace=NS)["metadata"]["uid"]
     snap: dict[tuple[str, str], JSON] = {}
@@ -112,10 +110,6 @@ def snapshot(local: Any, name: str = "mon") -> dict[tuple[str, str], JSON]:
         }
         if kind == "Secret":
             entry["data"] = sorted(obj.get("data") or {})
-            applied = entry["annotations"].get(LAST_APPLIED)
-            if applied:
-                entry["annotations"] = dict(entry["annotations"], **{
-                    LAST_APPLIED: sorted(json.loads(applied).get("data") or {})})
         elif kind == "ConfigMap":
             entry["data"] = obj.get("data") or {}
         if kind == "PersistentVolumeClaim":

@@ -6,6 +6,7 @@ Writes are counted by spying on the client (works on the emulator and on a real 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any
 
@@ -25,7 +26,7 @@ from rook_py.framework.objects import (
 )
 
 JSON = dict[str, Any]
-WRITE_VERBS = ("create", "update", "update_status", "patch", "delete")
+WRITE_VERBS = ("create", "update", "update_status", "patch", "delete", "apply")
 
 
 @pytest.fixture
@@ -60,7 +61,9 @@ def service() -> JSON:
 def test_apply_twice_makes_zero_writes_the_second_time(client: Client) -> None:
     first = apply(client, deployment())
     assert first.action == "created"
-    assert LAST_APPLIED_ANNOTATION in first.object["metadata"]["annotations"]
+    assert "annotations" not in first.object["metadata"]  # no copy of the object in an annotation
+    [entry] = first.object["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("rook-py", "Apply")
     svc = apply(client, service())
     assert svc.action == "created"
     before = writes(client)
@@ -96,7 +99,7 @@ def test_removed_field_is_removed_from_live_object(client: Client) -> None:
     assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "MODE", "value": "a"}]
 
 
-def test_apply_conflict_is_retried_with_a_fresh_read(client: Client, mocker: Any) -> None:
+def test_apply_from_a_stale_reader_still_applies_once(client: Client, mocker: Any) -> None:
     apply(client, deployment())
     stale = client.get("apps/v1", "Deployment", "web", "default")
     client.patch("apps/v1", "Deployment", "web", {"metadata": {"annotations": {"touched": "yes"}}},
@@ -105,10 +108,105 @@ def test_apply_conflict_is_retried_with_a_fresh_read(client: Client, mocker: Any
     reader.get.return_value = copy.deepcopy(stale)  # a cache that has not caught up
     result = apply(client, deployment(image="nginx:1.26"), reader=reader)
     assert result.action == "updated"
-    assert client.update.call_count >= 2  # type: ignore[attr-defined]  # first one conflicted
+    assert client.apply.call_count == 2  # type: ignore[attr-defined]  # create + this one, no retry needed
     live = client.get("apps/v1", "Deployment", "web", "default")
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
     assert live["metadata"]["annotations"]["touched"] == "yes"
+
+
+def test_fields_of_other_managers_are_left_alone(client: Client) -> None:
+    """An autoscaler's replicas and a user's annotation are not ours: never reverted."""
+    desired = deployment()
+    del desired["spec"]["replicas"]
+    apply(client, desired)
+    client.patch("apps/v1", "Deployment", "web", {"spec": {"replicas": 5},
+                                                  "metadata": {"annotations": {"note": "mine"}}},
+                 namespace="default")
+    before = writes(client)
+    assert apply(client, desired).action == "unchanged"
+    assert writes(client) == before
+    live = client.get("apps/v1", "Deployment", "web", "default")
+    assert live["spec"]["replicas"] == 5 and live["metadata"]["annotations"]["note"] == "mine"
+
+
+def _legacy_write(client: Client, obj: JSON) -> JSON:
+    """An object as the earlier client-side apply left it: our PUTs (manager rook-py) and a
+    copy of the applied object in the rook.io/last-applied annotation."""
+    legacy = Client(client.config, timeout=10.0, user_agent="rook-py/0.9 (python)")
+    body = copy.deepcopy(obj)
+    body["metadata"].setdefault("annotations", {})[LAST_APPLIED_ANNOTATION] = json.dumps(obj, sort_keys=True)
+    return legacy.create(body)
+
+
+def test_objects_of_the_client_side_apply_are_migrated_once(client: Client) -> None:
+    old = deployment(labels={"app": "web", "legacy": "yes"})
+    _legacy_write(client, old)
+    result = apply(client, deployment())  # drops the "legacy" label
+    assert result.action == "updated"
+    live = client.get("apps/v1", "Deployment", "web", "default")
+    assert LAST_APPLIED_ANNOTATION not in (live["metadata"].get("annotations") or {})
+    assert live["metadata"]["labels"] == {"app": "web"}  # ownership moved, so the dropped label went
+    managers = {(e["manager"], e["operation"]) for e in live["metadata"]["managedFields"]}
+    assert ("rook-py", "Apply") in managers and ("rook-py", "Update") not in managers
+    before = writes(client)
+    assert apply(client, deployment()).action == "unchanged"
+    assert writes(client) == before
+
+
+def _statefulset(port: int = 9090) -> JSON:
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+            "spec": {"serviceName": "db", "replicas": 1, "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [
+                         {"name": "db", "image": "db:1", "ports": [{"name": "web", "containerPort": port}],
+                          "resources": {"limits": {"memory": "1024Mi"}}}]}},
+                     "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}
+
+
+def test_claim_templates_and_canonical_quantities_cause_no_writes(client: Client) -> None:
+    """Defect 1 of issue 13: kube-apiserver returns creationTimestamp: null inside templates
+    (and canonical quantities); none of that is a difference."""
+    assert apply(client, _statefulset()).action == "created"
+    live = client.get("apps/v1", "StatefulSet", "db", "default")
+    assert live["spec"]["volumeClaimTemplates"][0]["metadata"]["creationTimestamp"] is None
+    before = writes(client)
+    for _ in range(3):
+        assert apply(client, _statefulset()).action == "unchanged"
+    assert writes(client) == before
+
+
+def test_a_keyed_list_entry_replaced_by_a_merge_patch_is_reverted(client: Client) -> None:
+    """Defect 2 of issue 13: a merge patch replaces a Service's ports with a new port number
+    under our port's name; the next apply restores ours, without two ports named alike."""
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "prom", "namespace": "default"},
+           "spec": {"selector": {"app": "prom"}, "ports": [{"name": "web", "port": 9090, "targetPort": 9090}]}}
+    apply(client, svc)
+    client.patch("v1", "Service", "prom", {"spec": {"ports": [{"name": "web", "port": 9999, "targetPort": 9090}]}},
+                 namespace="default")
+    assert apply(client, svc).action == "updated"
+    ports = client.get("v1", "Service", "prom", "default")["spec"]["ports"]
+    assert [(p["name"], p["port"]) for p in ports] == [("web", 9090)]
+    assert apply(client, svc).action == "unchanged"
+    # the same edit of a container port in a StatefulSet
+    apply(client, _statefulset())
+    client.patch("apps/v1", "StatefulSet", "db", [{"op": "replace", "value": 9999, "path":
+                 "/spec/template/spec/containers/0/ports/0/containerPort"}], namespace="default", patch_type="json")
+    assert apply(client, _statefulset()).action == "updated"
+    container = client.get("apps/v1", "StatefulSet", "db", "default")["spec"]["template"]["spec"]["containers"][0]
+    assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [("web", 9090)]
+
+
+def test_configmaps_up_to_the_object_limit_can_be_applied(client: Client) -> None:
+    """Defect 3 of issue 13: nothing is copied into an annotation (256 KiB limit), so a
+    ConfigMap of 900 KB applies, and re-applies as a no-op."""
+    big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": "default"},
+           "data": {f"rule-{i}.yaml": "x" * 900 for i in range(1000)}}
+    assert apply(client, big).action == "created"
+    before = writes(client)
+    assert apply(client, big).action == "unchanged"
+    assert writes(client) == before
+    big["data"]["rule-0.yaml"] = "changed"
+    assert apply(client, big).action == "updated"
 
 
 def test_finalizers_are_conflict_safe_and_idempotent(client: Client) -> None:

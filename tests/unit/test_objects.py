@@ -4,7 +4,6 @@ resourceVersion, with pytest-mock spies counting every write."""
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
@@ -16,14 +15,12 @@ from rook_py.framework.objects import (
     LAST_APPLIED_ANNOTATION,
     AlreadyOwnedError,
     add_finalizer,
-    apply,
     controller_of,
     get_condition,
     remove_finalizer,
     retry_on_conflict,
     set_condition,
     set_controller_reference,
-    three_way_merge,
     update_status,
 )
 
@@ -322,143 +319,78 @@ def test_retry_on_conflict_bounds_and_passthrough() -> None:
     assert retry_on_conflict(lambda: 42) == 42
 
 
-# -- apply ---------------------------------------------------------------------------------------
+# -- apply (the server-side apply itself is tested against envtest: tests/integration) -------------
 
-def live(fake: FakeClient, kind: str = "Deployment", name: str = "web") -> JSON:
-    return fake.store[(kind, "ns", name)]
-
-
-def test_apply_creates_then_is_a_noop_despite_server_defaults(fake: FakeClient) -> None:
-    first = apply(fake, deployment())
-    assert first.action == "created"
-    annotation = first.object["metadata"]["annotations"][LAST_APPLIED_ANNOTATION]
-    assert annotation == json.dumps(json.loads(annotation), sort_keys=True, separators=(",", ":"))
-    assert live(fake)["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
-    before = writes(fake)
-    second = apply(fake, deployment())
-    assert second.action == "unchanged"
-    assert writes(fake) == before
-
-
-def test_apply_reverts_manual_edit_of_owned_field_and_keeps_foreign_fields(fake: FakeClient) -> None:
-    apply(fake, deployment())
-
-    def edit(o: JSON) -> None:
-        o["spec"]["replicas"] = 9  # owned: reverted
-        o["metadata"]["labels"]["team"] = "x"  # foreign label: kept
-        o["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Always"  # not owned: kept
-        o["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "envoy"})  # foreign
-
-    fake.edit("Deployment", "ns", "web", edit)
-    result = apply(fake, deployment())
-    assert result.action == "updated"
-    spec = live(fake)["spec"]
-    assert spec["replicas"] == 2
-    assert live(fake)["metadata"]["labels"] == {"app": "web", "team": "x"}
-    assert [c["name"] for c in spec["template"]["spec"]["containers"]] == ["app", "sidecar"]
-    assert spec["template"]["spec"]["containers"][0]["imagePullPolicy"] == "Always"
-    assert apply(fake, deployment()).action == "unchanged"
+def test_differs_ignores_server_defaults_normalised_values_and_foreign_fields() -> None:
+    desired = deployment()
+    live_obj = copy.deepcopy(desired)
+    live_obj["metadata"].update(uid="u", resourceVersion="3", labels={"app": "web", "added": "by-someone"})
+    container = live_obj["spec"]["template"]["spec"]["containers"][0]
+    container.update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log")
+    live_obj["spec"]["template"].setdefault("metadata", {})["creationTimestamp"] = None
+    live_obj["spec"]["progressDeadlineSeconds"] = 600
+    assert not objects._differs(desired, live_obj, "Deployment", ())
+    desired["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"memory": "1024Mi"}}
+    container["resources"] = {"limits": {"memory": "1Gi"}}
+    assert not objects._differs(desired, live_obj, "Deployment", ())  # canonical quantity
+    container["resources"] = {"limits": {"memory": "2Gi"}}
+    assert objects._differs(desired, live_obj, "Deployment", ())
+    container["resources"] = {"limits": {"memory": "1Gi"}}
+    live_obj["spec"]["replicas"] = 7
+    assert objects._differs(desired, live_obj, "Deployment", ())
 
 
-def test_apply_removes_fields_dropped_from_desired(fake: FakeClient) -> None:
-    env = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
-    apply(fake, deployment(env=env, app="web", tier="fe"))
-    fake.edit("Deployment", "ns", "web", lambda o: o["metadata"]["labels"].update(team="x"))
-    result = apply(fake, deployment(env=[{"name": "A", "value": "1"}], app="web"))
-    assert result.action == "updated"
-    container = live(fake)["spec"]["template"]["spec"]["containers"][0]
-    assert container["env"] == [{"name": "A", "value": "1"}]
-    assert live(fake)["metadata"]["labels"] == {"app": "web", "team": "x"}
-    # Dropping the whole labels map removes only our keys; the foreign label survives.
-    bare = deployment(env=[{"name": "A", "value": "1"}])
-    del bare["metadata"]["labels"]
-    apply(fake, bare)
-    assert live(fake)["metadata"]["labels"] == {"team": "x"}
+def test_differs_matches_keyed_list_items_by_their_keys_and_spots_shadowing_items() -> None:
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+           "spec": {"ports": [{"name": "web", "port": 9090, "targetPort": 9090}]}}
+    live_obj = copy.deepcopy(svc)
+    live_obj["spec"]["ports"] = [{"name": "metrics", "port": 8080, "protocol": "TCP"},
+                                 {"name": "web", "port": 9090, "protocol": "TCP", "targetPort": 9090}]
+    assert not objects._differs(svc, live_obj, "Service", ())  # order and foreign items do not matter
+    # a merge patch replaced our port with another number under the same name
+    live_obj["spec"]["ports"] = [{"name": "web", "port": 9999, "protocol": "TCP", "targetPort": 9090}]
+    assert objects._differs(svc, live_obj, "Service", ())
+    ours = svc["spec"]["ports"][0]
+    assert objects._shadowed_paths(svc, live_obj, "Service", (), "") == [("/spec/ports/0", ours)]
+    live_obj["metadata"]["resourceVersion"] = "7"
+    live_obj["spec"]["ports"].append({"name": "web", "port": 9998, "protocol": "TCP"})
+    shadowed = objects._shadowed_paths(svc, live_obj, "Service", (), "")
+    assert objects._repair_ops(shadowed, live_obj) == [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+        {"op": "replace", "path": "/spec/ports/0", "value": ours},
+        {"op": "remove", "path": "/spec/ports/1"}]
+    # our port is there already: the shadowing ones just go
+    live_obj["spec"]["ports"].append({"name": "web", "port": 9090, "protocol": "TCP", "targetPort": 9090})
+    shadowed = objects._shadowed_paths(svc, live_obj, "Service", (), "")
+    assert objects._repair_ops(shadowed, live_obj)[1:] == [{"op": "remove", "path": "/spec/ports/1"},
+                                                           {"op": "remove", "path": "/spec/ports/0"}]
 
 
-def test_apply_elementwise_lists_ignore_defaults_inside_elements(fake: FakeClient) -> None:
-    svc: JSON = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ns"},
-           "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]}}
-    assert apply(fake, svc).action == "created"
-    assert live(fake, "Service", "s")["spec"]["clusterIP"] == "10.0.0.7"
-    assert apply(fake, svc).action == "unchanged"
-    svc2 = copy.deepcopy(svc)
-    svc2["spec"]["ports"].append({"name": "https", "port": 443})
-    assert apply(fake, svc2).action == "updated"
-    ports = live(fake, "Service", "s")["spec"]["ports"]
-    assert ports == [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80},
-                     {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}]
-    assert live(fake, "Service", "s")["spec"]["clusterIP"] == "10.0.0.7"
-    assert apply(fake, svc2).action == "unchanged"
+def test_owned_but_not_desired() -> None:
+    owned = {"f:data": {"f:a": {}, "f:b": {}}, "f:spec": {"f:ports": {'k:{"port":80,"protocol":"TCP"}': {
+        ".": {}, "f:port": {}}}}}
+    desired = {"data": {"a": "1", "b": "2"}, "spec": {"ports": [{"port": 80}]}}
+    assert not objects._owned_but_not_desired(owned, desired)
+    assert objects._owned_but_not_desired(owned, {"data": {"a": "1"}, "spec": {"ports": [{"port": 80}]}})
+    assert objects._owned_but_not_desired(owned, {"data": {"a": "1", "b": "2"}, "spec": {"ports": [{"port": 81}]}})
 
 
-def test_apply_retries_conflict_with_fresh_read_from_server_not_reader(fake: FakeClient, mocker: Any) -> None:
-    apply(fake, deployment())
-    stale = fake.get("apps/v1", "Deployment", "web", "ns")
-    fake.edit("Deployment", "ns", "web", lambda o: o["metadata"]["labels"].update(team="x"))
-    reader = mocker.Mock()
-    reader.get.return_value = stale
-    result = apply(fake, deployment(image="nginx:2"), reader=reader)
-    assert result.action == "updated"
-    assert reader.get.call_count == 1
-    assert fake.update.call_count == 2  # type: ignore[attr-defined]  # conflict, then success
-    assert live(fake)["metadata"]["labels"]["team"] == "x"
-    assert live(fake)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2"
-
-
-def test_apply_with_lagging_reader_falls_back_on_already_exists(fake: FakeClient, mocker: Any) -> None:
-    apply(fake, deployment())
-    reader = mocker.Mock()
-    reader.get.return_value = None
-    assert apply(fake, deployment(), reader=reader).action == "unchanged"
-
-
-def test_apply_conflict_bounded(fake: FakeClient, mocker: Any) -> None:
-    apply(fake, deployment())
-    mocker.patch.object(fake, "update", side_effect=errors.conflict("d", "apps", "web", errors.STALE_OBJECT))
-    mocker.patch("rook_py.framework.objects.time.sleep")
-    with pytest.raises(errors.Conflict):
-        apply(fake, deployment(image="x"), attempts=3)
-    assert fake.update.call_count == 3  # type: ignore[attr-defined]
-
-
-def test_apply_ignores_status_and_server_metadata_in_desired(fake: FakeClient) -> None:
-    apply(fake, deployment())
-    d = deployment()
-    d["status"] = {"replicas": 5}
-    d["metadata"].update(resourceVersion="1", uid="bogus")
-    assert apply(fake, d).action == "unchanged"
-
-
-def test_three_way_merge_pure_function() -> None:
-    live_obj = {"spec": {"a": 1, "b": {"x": 1, "y": 2}, "keep": True, "list": [1, 2]}}
-    snapshot = copy.deepcopy(live_obj)
-    desired = {"spec": {"a": 2, "list": [3]}}
-    last = {"spec": {"a": 1, "b": {"x": 1}, "list": [1, 2]}}
-    merged = three_way_merge(live_obj, desired, last)
-    assert merged == {"spec": {"a": 2, "b": {"y": 2}, "keep": True, "list": [3]}}
-    assert live_obj == snapshot
-    assert three_way_merge(live_obj, {"spec": {"keep": None}}, None) == {
-        "spec": {"a": 1, "b": {"x": 1, "y": 2}, "list": [1, 2]}}
-    assert three_way_merge(live_obj, {"spec": {"a": 1}}, None) == live_obj
-
-
-def test_apply_tolerates_server_dropping_empty_values(mocker: Any) -> None:
-    fake = FakeClient(omit_empty=True)
-    for verb in ("create", "update"):
-        mocker.spy(fake, verb)
-    d = deployment(env=[])
-    d["metadata"]["annotations"] = {}
-    first = apply(fake, d)
-    assert first.action == "created"
-    assert "env" not in first.object["spec"]["template"]["spec"]["containers"][0]
-    assert apply(fake, d).action == "unchanged"
-    assert fake.update.call_count == 0  # type: ignore[attr-defined]
-    # A newly desired empty value (not in last-applied) is still written once.
-    d2 = copy.deepcopy(d)
-    d2["spec"]["template"]["spec"]["nodeSelector"] = {}
-    assert apply(fake, d2).action == "updated"
-    assert apply(fake, d2).action == "unchanged"
+def test_migration_moves_legacy_ownership_and_the_annotation_to_the_apply_manager() -> None:
+    live_obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "c", "annotations": {LAST_APPLIED_ANNOTATION: "{}"}, "managedFields": [
+            {"manager": "rook-py", "operation": "Update", "apiVersion": "v1", "time": "t",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}},
+            {"manager": "human", "operation": "Update", "apiVersion": "v1", "time": "t",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:z": {}}}}]}}
+    assert objects._needs_migration(live_obj, "rook-test")
+    migrated = objects._migrated(live_obj, "rook-test", "now")
+    entries = {(e["manager"], e["operation"]): e["fieldsV1"] for e in migrated["metadata"]["managedFields"]}
+    assert entries == {("human", "Update"): {"f:data": {"f:z": {}}},
+                       ("rook-test", "Apply"): {"f:data": {"f:a": {}}, "f:metadata": {"f:annotations": {
+                           f"f:{LAST_APPLIED_ANNOTATION}": {}}}}}
+    done = copy.deepcopy(migrated)
+    del done["metadata"]["annotations"]
+    assert not objects._needs_migration(done, "rook-test")
 
 
 def test_update_status_after_conflict_keeps_fresh_transition_times(mocker: Any) -> None:

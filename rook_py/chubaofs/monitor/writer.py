@@ -16,6 +16,8 @@ from rook_py.framework.logging import get_logger
 
 JSON = dict[str, Any]
 NORMAL, WARNING = "Normal", "Warning"
+#: the server-side apply field manager of everything the ChubaoFS provider applies (rook-<provider>)
+FIELD_MANAGER = "rook-chubaofs"
 log = get_logger(__name__)
 
 
@@ -32,7 +34,7 @@ class Writer:
 
     def apply(self, ctx: MonitorContext, desired: JSON) -> JSON:
         """Create or update ``desired`` when it differs from what exists; the object as stored."""
-        result = objects.apply(self.client, desired, reader=self._reader)
+        result = objects.apply(self.client, desired, reader=self._reader, field_manager=FIELD_MANAGER)
         if result.action in ("created", "updated"):
             self.event(ctx.monitor, NORMAL, result.action.capitalize(),
                        f"{result.action.capitalize()} {describe(desired)}")

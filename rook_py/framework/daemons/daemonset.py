@@ -13,7 +13,7 @@ the parsers live in ``pkg/operator/k8sutil``). A provider declares them as setti
 * ``P_PRIORITY_CLASS_NAME``; ``P_POD_LABELS``: ``"k=v,k2=v2"`` added to the pod template (never to
   the selector, which is immutable).
 
-``ensure_daemonset`` creates or updates in place (a PUT through ``objects.apply``), never deletes
+``ensure_daemonset`` creates or updates in place (server-side apply through ``objects.apply``), never deletes
 and recreates: a delete would stop the daemon on every node at once, while an update rolls
 (``RollingUpdate``, one node at a time). ``remove_daemonset`` deletes it when its switch is off.
 """

@@ -122,6 +122,22 @@ class FakeCluster:
         self.store[key] = new
         return copy.deepcopy(new)
 
+    def apply(self, obj: JSON, *, field_manager: str, force: bool = False, subresource: str | None = None
+              ) -> JSON:
+        """Server-side apply, simplified: the applied object replaces the live one's fields
+        (server metadata and status kept); recorded as the create or update it amounts to."""
+        meta = obj["metadata"]
+        key = (obj["kind"], meta.get("namespace"), meta["name"])
+        live = self.store.get(key)
+        if live is None:
+            return self.create(obj)
+        new = copy.deepcopy(obj)
+        new["metadata"] = {**{k: v for k, v in live["metadata"].items()
+                              if k in ("uid", "resourceVersion", "generation", "creationTimestamp",
+                                       "deletionTimestamp", "finalizers")}, **new["metadata"]}
+        new["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        return self.update(new)
+
     def update_status(self, obj: JSON) -> JSON:
         meta = obj["metadata"]
         key = (obj["kind"], meta.get("namespace"), meta["name"])

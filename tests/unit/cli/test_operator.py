@@ -84,6 +84,12 @@ class FakeClient:
         self.objects[(obj["kind"], obj["metadata"]["name"])] = obj
         return obj
 
+    def apply(self, obj: JSON, *, field_manager: str, force: bool = False) -> JSON:
+        """Server-side apply, simplified: a create or an update of the whole object."""
+        if (obj["kind"], obj["metadata"]["name"]) in self.objects:
+            return self.update(obj)
+        return self.create(obj)
+
     def resource_for(self, api_version: str, kind: str) -> object:
         if (api_version, kind) not in self.served:
             raise errors.NotFound("no matches")

@@ -18,7 +18,7 @@ from .base import (
     invalid_value,
     required,
 )
-from .core import default_pod_spec, validate_pod_spec
+from .core import default_claim, default_pod_spec, validate_pod_spec
 
 
 class WorkloadStrategy(Strategy):
@@ -32,7 +32,9 @@ class WorkloadStrategy(Strategy):
         template = spec.get("template")
         if isinstance(template, dict):
             default_pod_spec(template.setdefault("spec", {}))
-            template.setdefault("metadata", {})
+            # an embedded ObjectMeta serialises its zero creationTimestamp as null (metav1.Time
+            # is a struct, which omitempty keeps): kube-apiserver returns it, so do we
+            template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
 
     def validate(self, obj: JSON) -> list[Cause]:
         spec = obj.get("spec") or {}
@@ -115,12 +117,12 @@ class StatefulSetStrategy(WorkloadStrategy):
         policy.setdefault("whenScaled", "Retain")
         for claim in spec.get("volumeClaimTemplates") or []:
             if isinstance(claim, dict):
-                # Stored as full PersistentVolumeClaims (pkg/apis/apps/v1/defaults.go and the
-                # PVC defaults): kube-apiserver returns each template with its type and a
-                # Pending status.
+                # a claim template is a whole PersistentVolumeClaim, defaulted and serialised
+                # as one (type meta included, status.phase Pending)
                 claim.setdefault("apiVersion", "v1")
                 claim.setdefault("kind", "PersistentVolumeClaim")
-                claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+                claim.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+                default_claim(claim)
                 claim.setdefault("status", {}).setdefault("phase", "Pending")
 
     def validate_update(self, new: JSON, old: JSON) -> list[Cause]:

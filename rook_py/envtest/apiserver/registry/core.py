@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from rook_py.framework.client import errors
-from rook_py.framework.kube.quantity import Quantity, parse_quantity
+from rook_py.framework.kube.quantity import Quantity, QuantityError, canonical_quantity, parse_quantity
 
 from .base import (
     JSON,
@@ -46,10 +46,35 @@ def _default_container(c: JSON) -> None:
     if "imagePullPolicy" not in c:
         tagged = ":" in last and not last.endswith(":latest")
         c["imagePullPolicy"] = "IfNotPresent" if tagged or "@" in last else "Always"
-    c.setdefault("resources", {})
+    canonical_resources(c.setdefault("resources", {}))
     for port in c.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
+
+
+def canonical_resource_list(resources: Any) -> None:
+    """Rewrite a ResourceList's quantities as kube-apiserver stores them (``1024Mi`` -> ``1Gi``,
+    ``0.5`` -> ``500m``): it decodes them into resource.Quantity and writes the canonical form
+    back. A value that is not a quantity is left for validation to report."""
+    if not isinstance(resources, dict):
+        return
+    for name, value in resources.items():
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            try:
+                resources[name] = canonical_quantity(value)
+            except QuantityError:
+                continue
+
+
+def canonical_resources(requirements: Any) -> None:
+    """The limits and requests of a ResourceRequirements, canonical."""
+    if isinstance(requirements, dict):
+        canonical_resource_list(requirements.get("limits"))
+        canonical_resource_list(requirements.get("requests"))
+
+
+# volume sources whose defaultMode is defaulted (SetDefaults_ConfigMapVolumeSource & co.)
+_DEFAULT_MODE_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
 
 
 def default_pod_spec(spec: JSON) -> None:
@@ -62,6 +87,27 @@ def default_pod_spec(spec: JSON) -> None:
         for c in spec.get(key) or []:
             if isinstance(c, dict):
                 _default_container(c)
+    canonical_resource_list(spec.get("overhead"))
+    for volume in spec.get("volumes") or []:
+        if not isinstance(volume, dict):
+            continue
+        for source in _DEFAULT_MODE_SOURCES:
+            if isinstance(volume.get(source), dict):
+                volume[source].setdefault("defaultMode", 0o644)
+        empty_dir = volume.get("emptyDir")
+        if isinstance(empty_dir, dict) and "sizeLimit" in empty_dir:
+            holder = {"sizeLimit": empty_dir["sizeLimit"]}
+            canonical_resource_list(holder)
+            empty_dir["sizeLimit"] = holder["sizeLimit"]
+
+
+def default_claim(claim: JSON) -> None:
+    """PersistentVolumeClaim defaults, also those of a StatefulSet's claim templates."""
+    spec = claim.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    canonical_resources(spec.get("resources"))
+    if isinstance(claim.get("status"), dict):
+        canonical_resource_list(claim["status"].get("capacity"))
 
 
 def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
@@ -405,7 +451,7 @@ class PVCStrategy(Strategy):
         self.default(obj)
 
     def default(self, obj: JSON) -> None:
-        obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+        default_claim(obj)
 
     def validate(self, obj: JSON) -> list[Cause]:
         spec = obj.get("spec") or {}
