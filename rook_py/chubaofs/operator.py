@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rook_py.chubaofs.api.webhooks import MUTATING_CONFIGURATION, VALIDATING_CONFIGURATION
+from rook_py.chubaofs.api.webhooks import MUTATING_CONFIGURATION, VALIDATING_CONFIGURATION, WEBHOOK_SECRET
 from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import Fatal, format_duration
@@ -155,7 +155,7 @@ OPERATOR_CLUSTER_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
     # The self-managed webhook certificate: its CA bundle goes into our two configurations only.
-    # (Its Secret, in the operator's namespace, falls under the secrets rule above.)
+    # (Its Secret, in the operator's namespace, is read and renewed by name: see the namespace rules.)
     {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
      "resourceNames": [VALIDATING_CONFIGURATION], "verbs": ["get", "update"]},
     {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
@@ -171,6 +171,8 @@ OPERATOR_NAMESPACE_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [configmap_name("chubaofs")],
      "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+    # The webhook certificate's Secret (created under the cluster-wide secrets rule).
+    {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [WEBHOOK_SECRET], "verbs": ["get", "update"]},
     # Server-side apply creates them too, by name: only our two are ever touched.
     {"apiGroups": ["apps"], "resources": ["daemonsets"], "resourceNames": [DISCOVER_NAME, AGENT_NAME],
      "verbs": ["get", "patch", "delete"]},

@@ -242,8 +242,14 @@ def assert_rbac_is_exact(service_account: str, calls: set[Call]) -> None:
     assert rules, f"common.yaml binds no rules to {service_account}"
     denied = sorted(str(c) for c in calls if not any(rule.allows(c) for rule in rules))
     assert denied == [], f"{service_account}: calls common.yaml does not allow: {denied}"
-    unused = sorted({str(g) for rule in rules for g in rule.grants() if not any(g.allows(c) for c in calls)})
+    unused = sorted({str(g) for rule in rules for g in rule.grants() if not any(g.allows(c) for c in calls)}
+                    - NOT_REACHED_BY_THIS_RUN)
     assert unused == [], f"{service_account}: granted but never used: {unused}"
+
+
+#: grants for paths the install/upgrade/uninstall run cannot reach in minutes: renewing the
+#: self-managed webhook certificate (an update of its Secret, days before it expires)
+NOT_REACHED_BY_THIS_RUN = frozenset({"update secrets.core resourceNames=['rook-chubaofs-webhook-cert'] in rook-chubaofs"})
 
 
 def test_rule_matching_follows_upstream_rbac() -> None:
