@@ -276,11 +276,10 @@ def test_service_and_other_defaults(api: Api, envtest: Environment) -> None:
     assert claim["spec"]["volumeMode"] == "Filesystem" and claim["status"] == {"phase": "Pending"}
     with emulator_differs(envtest, "the StorageObjectInUseProtection admission plugin's PVC finalizer"):
         assert claim["metadata"].get("finalizers") == ["kubernetes.io/pvc-protection"]
-    with emulator_differs(envtest, "quantities are stored in canonical form"):
-        odd = api.ok("POST", f"{NS}/persistentvolumeclaims", {
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "odd"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1.5Gi"}}}})
-        assert odd["spec"]["resources"]["requests"]["storage"] == "1536Mi"
+    odd = api.ok("POST", f"{NS}/persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "odd"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1.5Gi"}}}})
+    assert odd["spec"]["resources"]["requests"]["storage"] == "1536Mi"  # stored in canonical form
 
 
 # --- managedFields, field validation ---------------------------------------------------------------
