@@ -189,6 +189,43 @@ def make_client(settings: OperatorSettings) -> Any:
                   user_agent=user_agent(settings.provider))
 
 
+def wait_for_api_server(client: Any, stop: threading.Event, *, backoff: Any = None,
+                        log_every: float = 10.0) -> bool:
+    """Wait until the API server answers ``GET /version``; False when ``stop`` was set first.
+
+    A pod restarted while kube-apiserver is down (e.g. after losing its lease in an outage)
+    waits here instead of exiting into the kubelet's crash-loop backoff (10 s, 20 s, 40 s, ...),
+    which would keep it away long after the server is back. It polls on the reflector's
+    connection backoff (an attempt at least every 0.8 s; a starting server's 503 Retry-After is
+    not slept). Only "cannot reach" errors wait: any other answer means the server is there.
+    """
+    from rook_py.framework.cache.reflector import default_connect_backoff, is_unreachable
+
+    backoff = backoff or default_connect_backoff()
+    without_retries = getattr(client, "without_retries", None)
+    waiting_since = time.monotonic()
+    logged = waiting_since
+    while not stop.is_set():
+        try:
+            if without_retries is not None:
+                with without_retries():
+                    client.request_json("GET", "/version")
+            else:
+                client.request_json("GET", "/version")
+            if time.monotonic() - waiting_since >= backoff.initial:
+                log.info("API server reachable", waited=round(time.monotonic() - waiting_since, 1))
+            return True
+        except errors.ApiError as err:
+            if not is_unreachable(err):
+                return True
+            if time.monotonic() - logged >= log_every:
+                logged = time.monotonic()
+                log.warning("waiting for the API server", error=str(err),
+                            waited=round(logged - waiting_since))
+        stop.wait(backoff.next())
+    return False
+
+
 def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any = None,
                  stop: threading.Event | None = None, explicit: Set[str] = frozenset()) -> int:
     """Run the operator until ``stop`` is set or a signal arrives; returns the exit status.
@@ -208,6 +245,9 @@ def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any 
     own_client = client is None
     client = client if client is not None else make_client(settings)
     try:
+        if not wait_for_api_server(client, stop):
+            log.info("stopped while waiting for the API server")
+            return 0
         config = OperatorConfig(provider, settings, explicit=explicit)
         applied = config.apply(config.read(client))
         config.log_applied(applied)

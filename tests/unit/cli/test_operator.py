@@ -188,3 +188,37 @@ def test_the_cache_mutation_detector_is_a_declared_setting() -> None:
     s = settings_from_values("chubaofs", values({"POD_NAMESPACE": "ns", "ROOK_CACHE_MUTATION_DETECTOR": "T"}))
     assert s.cache_mutation_detector is True and s.manager_options().detect_mutations is True
     assert settings_from_values("chubaofs", values({"POD_NAMESPACE": "ns"})).manager_options().detect_mutations is False
+
+
+class ScriptedVersion:
+    """request_json answers GET /version from a script of errors, then {}."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def request_json(self, method: str, path: str, **_: object) -> dict[str, str]:
+        assert (method, path) == ("GET", "/version")
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return {"gitVersion": "v1.28.0"}
+
+
+def test_start_up_waits_for_an_unreachable_api_server_instead_of_exiting() -> None:
+    import threading
+
+    from rook_py.framework.cache import Backoff
+    from rook_py.framework.operator import wait_for_api_server
+
+    fast = Backoff(initial=0.001, cap=0.002, jitter=0.0)
+    client = ScriptedVersion(errors.TransportError("refused"), errors.ServiceUnavailable("starting"),
+                             errors.TransportError("refused"))
+    assert wait_for_api_server(client, threading.Event(), backoff=fast)
+    assert client.calls == 4
+    # Any answer other than "cannot reach" means the server is there: later steps report it.
+    forbidden = ScriptedVersion(errors.Forbidden("no"))
+    assert wait_for_api_server(forbidden, threading.Event(), backoff=fast) and forbidden.calls == 1
+    stop = threading.Event()
+    stop.set()
+    assert not wait_for_api_server(ScriptedVersion(errors.TransportError("refused")), stop, backoff=fast)
