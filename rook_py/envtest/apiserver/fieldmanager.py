@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from rook_py.framework.client import errors
+from rook_py.framework.kube.lists import from_openapi
 
 JSON = dict[str, Any]
 FieldSet = dict[str, Any]
@@ -104,16 +105,10 @@ class Types:
 
 
 def list_semantics(schema: Schema) -> tuple[str, tuple[str, ...]]:
-    """(list type, map keys) of an array schema, as kube-openapi's schemaconv derives them."""
-    declared = schema.get("x-kubernetes-list-type")
-    if declared in ("atomic", "set", "map"):
-        keys = tuple(str(k) for k in schema.get("x-kubernetes-list-map-keys") or ()) if declared == "map" else ()
-        return str(declared), keys
-    strategy = str(schema.get("x-kubernetes-patch-strategy") or "").split(",")
-    if "merge" in strategy:
-        key = schema.get("x-kubernetes-patch-merge-key")
-        return ("map", (str(key),)) if key else ("set", ())
-    return "atomic", ()
+    """(list type, map keys) of an array schema (kube.lists.from_openapi, as kube-openapi's
+    schemaconv derives them)."""
+    semantics = from_openapi(schema)
+    return semantics.list_type, semantics.map_keys
 
 
 def _item_element(types: Types, list_kind: str, schema: Schema, item: Any) -> str:

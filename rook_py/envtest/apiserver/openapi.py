@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from .patch import list_patch_strategy
+from rook_py.framework.kube.lists import list_semantics
+
 from .registry import Registry, ServedResource
 
 JSON = dict[str, Any]
@@ -45,13 +46,6 @@ _SCALARS: dict[str, JSON] = {
     "object": {"type": "object"},
 }
 _PREFIX = re.compile(r"^(?P<group>[A-Z][a-z]+)?(?P<version>V\d+(?:alpha\d+|beta\d+)?)(?P<name>[A-Z]\w*)$")
-# kube-openapi marks these list fields `+listType=map` with more than one key, which the
-# strategic-merge-patch table (one merge key) cannot say; server-side apply needs them.
-_MAP_LIST_KEYS: dict[tuple[str, str], list[str]] = {
-    ("io.k8s.api.core.v1.Container", "ports"): ["containerPort", "protocol"],
-    ("io.k8s.api.core.v1.EphemeralContainer", "ports"): ["containerPort", "protocol"],
-    ("io.k8s.api.core.v1.ServiceSpec", "ports"): ["port", "protocol"],
-}
 #: structs and maps kube-openapi publishes with ``x-kubernetes-map-type: atomic`` (``+structType=atomic``
 #: / ``+mapType=atomic`` in k8s.io/api v0.28): server-side apply owns them as one leaf
 _ATOMIC_STRUCTS = frozenset({
@@ -67,19 +61,33 @@ _ATOMIC_MAP_FIELDS = frozenset({("io.k8s.api.core.v1.PodSpec", "nodeSelector"),
 #: defaults of list map keys (server-side apply keys an item that omits one by its default)
 _KEY_DEFAULTS: dict[tuple[str, str], Any] = {("io.k8s.api.core.v1.ContainerPort", "protocol"): "TCP",
                                              ("io.k8s.api.core.v1.ServicePort", "protocol"): "TCP"}
-#: the strategic-merge-patch table answers by field path; each definition that holds a keyed
-#: list is reached by one representative path (the table disambiguates by its parent)
+#: the list table (rook_py.framework.kube.lists) answers by (kind, field path); a definition
+#: that holds lists is looked up through one path that reaches it (the table's rules say in
+#: which parent, kind or path they hold)
 _REPRESENTATIVE_PATH: dict[str, tuple[str | None, tuple[str, ...]]] = {
-    "io.k8s.api.core.v1.Container": (None, ("containers",)),
-    "io.k8s.api.core.v1.EphemeralContainer": (None, ("ephemeralContainers",)),
+    "io.k8s.api.core.v1.Container": (None, ("spec", "containers")),
+    "io.k8s.api.core.v1.EphemeralContainer": (None, ("spec", "ephemeralContainers")),
+    "io.k8s.api.core.v1.PodSpec": (None, ("spec",)),
+    "io.k8s.api.core.v1.ResourceRequirements": (None, ("spec", "containers", "resources")),
+    f"{META}.ObjectMeta": (None, ("metadata",)),
     "io.k8s.api.core.v1.ServiceSpec": ("Service", ("spec",)),
-    "io.k8s.api.core.v1.NodeStatus": ("Node", ("status",)),
-    "io.k8s.api.core.v1.ServiceAccount": ("ServiceAccount", ()),
-    "io.k8s.api.core.v1.PodSpec": ("Pod", ("spec",)),
-    "io.k8s.api.core.v1.PodStatus": ("Pod", ("status",)),
     "io.k8s.api.core.v1.NodeSpec": ("Node", ("spec",)),
-    "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": (None, ("metadata",)),
+    "io.k8s.api.core.v1.ServiceAccount": ("ServiceAccount", ()),
+    "io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration": ("MutatingWebhookConfiguration", ()),
+    "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration": ("ValidatingWebhookConfiguration", ()),
+    "io.k8s.api.admissionregistration.v1.MutatingWebhook": ("MutatingWebhookConfiguration", ("webhooks",)),
+    "io.k8s.api.admissionregistration.v1.ValidatingWebhook": ("ValidatingWebhookConfiguration", ("webhooks",)),
 }
+
+
+def _representative_path(definition: str) -> tuple[str | None, tuple[str, ...]]:
+    known = _REPRESENTATIVE_PATH.get(definition)
+    if known is not None:
+        return known
+    short = definition.rsplit(".", 1)[-1]
+    if short.endswith("Status"):  # DeploymentStatus: the status of a Deployment
+        return short[: -len("Status")], ("status",)
+    return None, ("spec",)
 
 
 def _group_package(group: str, version: str) -> str:
@@ -190,19 +198,21 @@ class _BuiltinBuilder:
 
     @staticmethod
     def _list_extensions(definition: str, field: str, type_str: str) -> JSON:
+        """The list's merge semantics from the one table (kube.lists): the strategic-merge-patch
+        metadata kubectl reads, and the list type server-side apply uses, spelled out."""
         if not type_str.startswith(("List[", "list[")):
             return {}
-        keys = _MAP_LIST_KEYS.get((definition, field))
-        kind, base = _REPRESENTATIVE_PATH.get(definition, (None, ()))
-        strategy, merge_key = list_patch_strategy(kind, (*base, field))
+        kind, base = _representative_path(definition)
+        semantics = list_semantics(kind, (*base, field))
         out: JSON = {}
-        if strategy == "merge":
-            out["x-kubernetes-patch-strategy"] = "merge"
-            if merge_key:
-                out["x-kubernetes-patch-merge-key"] = merge_key
-        if keys:
-            out["x-kubernetes-list-type"] = "map"
-            out["x-kubernetes-list-map-keys"] = keys
+        if semantics.patch_merges:
+            out["x-kubernetes-patch-strategy"] = semantics.patch_strategy
+            if semantics.patch_merge_key:
+                out["x-kubernetes-patch-merge-key"] = semantics.patch_merge_key
+        if semantics.list_type != "atomic" or semantics.patch_merges:
+            out["x-kubernetes-list-type"] = semantics.list_type
+            if semantics.list_type == "map":
+                out["x-kubernetes-list-map-keys"] = list(semantics.map_keys)
         return out
 
 
