@@ -120,6 +120,12 @@ class Process:
                 self.output.append(raw[:cut])
                 line = raw[cut:]
             report: Any = None
+            glued = line.find('{"fault"', 1)
+            if glued > 0:
+                # stdout (reports) and stderr (logs) share the pipe: a log line written by another
+                # thread can end up in front of a report, with its newline after it
+                self.output.append(line[:glued])
+                line = line[glued:]
             if line.startswith("{"):
                 try:
                     report = json.loads(line)
