@@ -115,6 +115,7 @@ def aggregate(messages: list[str]) -> str:
 # Validation (k8s.io/apimachinery/pkg/util/validation/validation.go)
 # ---------------------------------------------------------------------------------------------
 
+# fullmatch, never match: Python's "$" also matches before a trailing newline, Go's does not
 _QUALIFIED_NAME_FMT: Final = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _QUALIFIED_NAME_RE: Final = re.compile(f"^{_QUALIFIED_NAME_FMT}$")
 _QUALIFIED_NAME_MAX: Final = 63
@@ -144,7 +145,7 @@ def validate_qualified_name(value: str) -> list[str]:
         else:
             if len(prefix) > _DNS1123_SUBDOMAIN_MAX:
                 errs.append(f"prefix part must be no more than {_DNS1123_SUBDOMAIN_MAX} characters")
-            if not _DNS1123_SUBDOMAIN_RE.match(prefix):
+            if not _DNS1123_SUBDOMAIN_RE.fullmatch(prefix):
                 errs.append(
                     "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
                     "characters, '-' or '.', and must start and end with an alphanumeric character "
@@ -162,7 +163,7 @@ def validate_qualified_name(value: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif len(name) > _QUALIFIED_NAME_MAX:
         errs.append(f"name part must be no more than {_QUALIFIED_NAME_MAX} characters")
-    if name and not _QUALIFIED_NAME_RE.match(name):
+    if name and not _QUALIFIED_NAME_RE.fullmatch(name):
         errs.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
             "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
@@ -181,7 +182,7 @@ def fit_label_value(value: str) -> str:
     the value instead could end in '-' or '.' and make two names collide on their prefix. The
     mapping is stable, so a selector built from the same name matches what the label carries.
     """
-    if len(value) <= _LABEL_VALUE_MAX and _LABEL_VALUE_RE.match(value):
+    if len(value) <= _LABEL_VALUE_MAX and _LABEL_VALUE_RE.fullmatch(value):
         return value
     return hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()
 
@@ -191,7 +192,7 @@ def validate_label_value(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > _LABEL_VALUE_MAX:
         errs.append(f"must be no more than {_LABEL_VALUE_MAX} characters")
-    if not _LABEL_VALUE_RE.match(value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(
             "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
             "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "

@@ -359,3 +359,12 @@ def test_fit_label_value_is_always_a_valid_label_value_usable_in_a_selector(valu
     assert validate_label_value(fitted) == []
     assert parse_selector(f"app.kubernetes.io/instance={fitted}").matches(
         {"app.kubernetes.io/instance": fitted})
+
+
+@pytest.mark.parametrize("text", ["a\n", "\n"])
+def test_a_trailing_newline_is_not_a_valid_label_value_or_key(text: str) -> None:
+    """Go's regexp "$" does not match before a final newline; Python's does, so the validators
+    use fullmatch."""
+    assert validate_label_value(text) != []
+    assert validate_qualified_name(text) != []
+    assert fit_label_value(text) != text
