@@ -329,8 +329,16 @@ class AdmittingEngine(Engine):
 
     # -- the verbs --------------------------------------------------------------------------------
 
-    def _skip(self) -> bool:
-        return bool(getattr(_local, "inside", False)) or not self._any_hooks()
+    def _skip(self, sr: ServedResource, operation: str, subresource: str | None = None) -> bool:
+        """No webhook could be called for this request: write straight away (no dry runs)."""
+        if getattr(_local, "inside", False) or not self._any_hooks():
+            return True
+        for mutating in (True, False):
+            for _, hook in self._hooks(mutating):
+                if self._match_version(hook, operation, sr, subresource or "", "x") is not None or \
+                        self._match_version(hook, operation, sr, subresource or "", "") is not None:
+                    return False
+        return True
 
     @staticmethod
     def _for_write(obj: JSON, resource_version: str | None) -> JSON:
@@ -344,7 +352,7 @@ class AdmittingEngine(Engine):
 
     def create(self, sr: ServedResource, namespace: str | None, obj: JSON, *, dry_run: bool = False,
                manager: str = DEFAULT_MANAGER) -> JSON:
-        if self._skip():
+        if self._skip(sr, "CREATE"):
             return super().create(sr, namespace, obj, dry_run=dry_run, manager=manager)
         with _inside():
             preview = super().create(sr, namespace, copy.deepcopy(obj), dry_run=True, manager=manager)
@@ -362,7 +370,7 @@ class AdmittingEngine(Engine):
     def update(self, sr: ServedResource, namespace: str | None, name: str, obj: JSON, *,
                subresource: str | None = None, dry_run: bool = False,
                manager: str = DEFAULT_MANAGER) -> tuple[JSON, bool]:
-        if self._skip() or subresource == "scale":
+        if subresource == "scale" or self._skip(sr, "UPDATE", subresource):
             return super().update(sr, namespace, name, obj, subresource=subresource, dry_run=dry_run,
                                   manager=manager)
         with _inside():
@@ -400,7 +408,7 @@ class AdmittingEngine(Engine):
 
     def patch(self, sr: ServedResource, namespace: str | None, name: str, patch_type: str, patch: Any, *,
               subresource: str | None = None, dry_run: bool = False, manager: str = DEFAULT_MANAGER) -> JSON:
-        if self._skip() or subresource == "scale":
+        if subresource == "scale" or self._skip(sr, "UPDATE", subresource):
             return super().patch(sr, namespace, name, patch_type, patch, subresource=subresource,
                                  dry_run=dry_run, manager=manager)
         with _inside():
@@ -416,7 +424,7 @@ class AdmittingEngine(Engine):
     def delete(self, sr: ServedResource, namespace: str | None, name: str, *,
                propagation_policy: str | None = None, preconditions: JSON | None = None,
                orphan_dependents: bool | None = None, dry_run: bool = False) -> tuple[JSON, bool]:
-        if not self._skip():
+        if not self._skip(sr, "DELETE"):
             with _inside():
                 old = self.get(sr, namespace, name)
                 self._dispatch(False, "DELETE", sr, "", str(namespace or ""), name, None, old, dry_run)
