@@ -108,6 +108,8 @@ _RULES: Final[tuple[_Rule, ...]] = (
     _Rule("initContainers", map_list("name")),
     _Rule("ephemeralContainers", map_list("name")),
     _Rule("volumes", map_list("name", strategy="merge,retainKeys")),
+    # a ServiceAccount's imagePullSecrets carry no list tags (atomic); a PodSpec's merge by name
+    _Rule("imagePullSecrets", ATOMIC, path=("imagePullSecrets",), kinds=frozenset({"ServiceAccount"})),
     _Rule("imagePullSecrets", map_list("name")),
     _Rule("hostAliases", map_list("ip")),
     _Rule("topologySpreadConstraints", map_list("topologyKey", "whenUnsatisfiable")),
