@@ -306,7 +306,10 @@ class Environment:
 
     # CRDs ----------------------------------------------------------------------------------------
     def install_crds(self, crds: Iterable[JSON], timeout: float = 30.0) -> list[JSON]:
-        """Create (or replace) each CRD and wait until every one is Established (envtest.InstallCRDs)."""
+        """Create (or replace) each CRD and wait until every one is Established and discovery serves
+        each served version's resource (envtest.InstallCRDs + WaitForCRDs: kube-apiserver adds a
+        new CRD to discovery a moment after it reports Established, and a client that looks it up
+        in between gets "no matches for kind")."""
         http = self.http
         installed: list[JSON] = []
         for crd in crds:
@@ -333,7 +336,27 @@ class Environment:
                 if time.monotonic() > deadline:
                     raise EnvtestStartError(f"CRDs not Established within {timeout}s: {sorted(pending)}")
                 time.sleep(0.02)
+        for crd in installed:
+            self._wait_for_discovery(crd, deadline, timeout)
         return [established[c["metadata"]["name"]] for c in installed]
+
+    def _wait_for_discovery(self, crd: JSON, deadline: float, timeout: float) -> None:
+        spec = crd.get("spec") or {}
+        plural = (spec.get("names") or {}).get("plural")
+        for version in spec.get("versions") or []:
+            if not version.get("served", True):
+                continue
+            path = f"/apis/{spec.get('group')}/{version.get('name')}"
+            while True:
+                try:
+                    listing = self.http.request("GET", path)
+                    if any(r.get("name") == plural for r in (listing or {}).get("resources") or []):
+                        break
+                except errors.NotFound:
+                    pass
+                if time.monotonic() > deadline:
+                    raise EnvtestStartError(f"{plural} not served at {path} within {timeout}s")
+                time.sleep(0.02)
 
 
     # Webhooks ------------------------------------------------------------------------------------
