@@ -119,9 +119,8 @@ def test_grown_storage_reaches_the_claim_template_without_restarting_pods(env: A
         same = get(client, "v1", "Pod", "mon-prometheus-0")
         assert same["metadata"]["uid"] == pod["metadata"]["uid"], "the orphaned pod kept running"
         assert not same["metadata"].get("deletionTimestamp")
-        reasons = {e["reason"] for e in client.list("v1", "Event", NS)["items"]
-                   if e["involvedObject"].get("kind") == t.KIND}
-        assert {"StorageExpanding", "Recreating"} <= reasons
+        wait_for("StorageExpanding and Recreating events", lambda: {"StorageExpanding", "Recreating"} <= {
+            e["reason"] for e in client.list("v1", "Event", NS)["items"] if e["involvedObject"].get("kind") == t.KIND})
         conditions = {c["type"]: c["status"] for c in status_of(client)["conditions"]}
         assert conditions["ReconcileError"] == "False" and conditions["InvalidSpec"] == "False"
 

@@ -8,6 +8,7 @@ from typing import Any
 from rook_py.framework import ControllerBuilder, LeaderElectionLost, Manager, ManagerOptions, Request
 from rook_py.framework.client.errors import NotFound
 from rook_py.framework.leaderelection import LeaderElector, LeaseLock
+from rook_py.framework.objects import retry_on_conflict
 from tests.support.managers import ManagerRun
 from tests.support.waiting import eventually
 
@@ -84,9 +85,14 @@ def test_lost_lease_exits_with_an_error(envtest: Any) -> None:
     seen = Seen()
     a = ManagerRun(manager(envtest.client(), "a", seen, lease_duration=2.0))
     assert a.mgr.elected.wait(15)
-    lease = client.get(*LEASE)
-    lease["spec"]["holderIdentity"] = "usurper"
-    client.update(lease)
+
+    def usurp() -> None:
+        lease = client.get(*LEASE)
+        lease["spec"]["holderIdentity"] = "usurper"
+        client.update(lease)
+
+    # "a" renews every retry period: a renewal between our GET and PUT is a 409, so read again.
+    retry_on_conflict(usurp, attempts=20)
     a.thread.join(30)
     assert not a.thread.is_alive()
     assert len(a.errors) == 1 and isinstance(a.errors[0], LeaderElectionLost)

@@ -120,9 +120,11 @@ def test_hung_server_loses_the_lease_at_the_renew_deadline_everywhere_at_once() 
     assert isinstance(run.error, LeaderElectionLost)
     assert fence.state == WriteFence.LOST and master_status() == 0.0
     # Noticed by the renew loop at the fence's own expiry (counted from the last renewal sent),
-    # not after the 30 s client timeout; no graceful wait for the stuck work after a lost lease.
-    assert lost_at and -0.05 <= lost_at[0] - expiry < RETRY + 0.5
-    assert exited - expiry < RETRY + 1.0
+    # never before it, and not after the 30 s client timeout; no graceful wait for the 20 s of
+    # stuck work after a lost lease. The bounds separate those outcomes with room for a loaded
+    # machine; they are not a speed limit.
+    assert lost_at and -0.05 <= lost_at[0] - expiry < HangableClient.CLIENT_TIMEOUT / 6
+    assert exited - expiry < work.linger / 4
 
 def test_healthz_fails_once_the_leader_is_past_its_renew_deadline() -> None:
     client = HangableClient()
@@ -156,5 +158,6 @@ def test_sigterm_during_a_hang_exits_within_the_graceful_timeout() -> None:
         took = time.monotonic() - started
     finally:
         client.hung.clear()
-    assert took < 1.0 + 0.5
+    # Bounded by the 1 s graceful timeout, not by the 20 s the stuck work lingers (room for load).
+    assert took < work.linger / 4
     assert isinstance(run.error, GracefulShutdownTimeout)
