@@ -267,18 +267,25 @@ def test_controller_reference_is_accepted_by_the_server(client: Client) -> None:
 
 
 def test_server_sees_no_writes_from_a_noop_apply(envtest: Any) -> None:
-    """Counted on the server (per client identity on the emulator; kube-apiserver's
-    apiserver_request_total on a real one, where this client is the only one touching these kinds)."""
+    """Counted on the server: per client identity on the emulator; on a real kube-apiserver from
+    apiserver_request_total, which has no client label, so another client's request in the same
+    second (a test's operator still stopping, the server's own controllers) is noise. A real
+    no-op failure repeats every round; noise does not, so the real back end gets three rounds."""
     c = Client(load_config(envtest.kubeconfig), user_agent="noop-apply/1")
     apply(c, deployment())
     apply(c, service())
     counts = envtest.request_counts
-    counts.reset()
-    for _ in range(3):
-        assert apply(c, deployment()).action == "unchanged"
-        assert apply(c, service()).action == "unchanged"
-    for verb in ("create", "update", "patch", "delete"):
-        for resource in ("deployments", "services"):
-            assert counts.count(user_agent="noop-apply", verb=verb, resource=resource) == 0
-    assert counts.count(user_agent="noop-apply", verb="get", resource="deployments") == 3
-    assert counts.count(user_agent="noop-apply", verb="get", resource="services") == 3
+    rounds = 3 if envtest.backend == "real" else 1
+    for attempt in range(1, rounds + 1):
+        counts.reset()
+        for _ in range(3):
+            assert apply(c, deployment()).action == "unchanged"
+            assert apply(c, service()).action == "unchanged"
+        seen = {(verb, resource): counts.count(user_agent="noop-apply", verb=verb, resource=resource)
+                for verb in ("create", "update", "patch", "delete", "get")
+                for resource in ("deployments", "services")}
+        expected = {key: 3 if key[0] == "get" else 0 for key in seen}
+        if seen == expected:
+            return
+        if attempt == rounds:
+            assert seen == expected, counts.snapshot()
