@@ -102,6 +102,7 @@ def _rookpy(mode: str, namespace: str, expected: int) -> None:
              rss_mb=peak_rss_mb(), baseline_mb=rss0, now_mb=rss_now_mb())
         os._exit(0)
 
+    client.resource_for(API_VERSION, KIND)  # discovery before the baseline, as the limit does
     manager = Manager(client, ManagerOptions(namespace=namespace, metrics_bind_address="0",
                                              health_probe_bind_address="0"))
     reader = manager.reader

@@ -358,3 +358,32 @@ def test_watch_ends_at_its_timeout_and_watch_list_is_off_in_1_28(api: Api, envte
         code, body, _ = api("GET", f"{NS}/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
                                    "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
         assert code == 422 and body["reason"] == "Invalid"
+
+
+def test_list_resource_version_semantics(api: Api) -> None:
+    """What client-go's reflector relies on (its relistResourceVersion): "0" is answered whole from
+    the watch cache whatever the limit; a version with a limit is an exact read; without one, the
+    current state not older than it; a version ahead of the server is refused, differently with
+    and without a limit."""
+    api.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "rv-semantics"}})
+    base = "/api/v1/namespaces/rv-semantics/configmaps"
+    versions = [api.ok("POST", base, {"metadata": {"name": f"c{i}"}})["metadata"]["resourceVersion"]
+                for i in range(4)]
+    whole = api.ok("GET", f"{base}?resourceVersion=0&limit=2")
+    assert len(whole["items"]) == 4 and "continue" not in whole["metadata"]
+    exact = api.ok("GET", f"{base}?resourceVersion={versions[1]}&limit=3")
+    assert [i["metadata"]["name"] for i in exact["items"]] == ["c0", "c1"]
+    assert exact["metadata"]["resourceVersion"] == versions[1]
+    newer = api.ok("GET", f"{base}?resourceVersion={versions[1]}")
+    assert len(newer["items"]) == 4 and int(newer["metadata"]["resourceVersion"]) >= int(versions[-1])
+    paged = api.ok("GET", f"{base}?limit=3")
+    assert len(paged["items"]) == 3 and paged["metadata"]["remainingItemCount"] == 1
+    ahead = int(versions[-1]) + 100_000
+    code, body, _ = api("GET", f"{base}?resourceVersion={ahead}")
+    assert code == 504 and body["message"].startswith(f"Timeout: Too large resource version: {ahead}, current: ")
+    assert body["details"]["causes"] == [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]
+    code, body, _ = api("GET", f"{base}?resourceVersion={ahead}&limit=2")
+    assert (code, body["message"]) == (500, "etcdserver: mvcc: required revision is a future revision")
+    code, body, _ = api("GET", f"{base}?resourceVersion=abc&limit=3")
+    assert (code, body["message"]) == (400, 'invalid resource version: resourceVersion: Invalid value: "abc": '
+                                             'strconv.ParseUint: parsing "abc": invalid syntax')

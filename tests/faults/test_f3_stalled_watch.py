@@ -43,8 +43,8 @@ class ObservedStreams:
         self.lock = threading.Lock()
         self.ends: list[tuple[float, str]] = []
 
-    def list(self, *, limit: int | None, continue_: str | None) -> Any:
-        return self.inner.list(limit=limit, continue_=continue_)
+    def list(self, *, limit: int | None, continue_: str | None, resource_version: str | None = None) -> Any:
+        return self.inner.list(limit=limit, continue_=continue_, resource_version=resource_version)
 
     def watch(self, *, resource_version: str | None, timeout_seconds: int, read_timeout: float) -> Any:
         stream = self.inner.watch(resource_version=resource_version, timeout_seconds=timeout_seconds,

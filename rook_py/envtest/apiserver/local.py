@@ -201,20 +201,39 @@ class Engine:
         return self.out(sr, obj)
 
     def list(self, sr: ServedResource, flt: Filter, *, limit: int | None = None,
-             continue_: str | None = None, exact_rv: str | None = None) -> JSON:
+             continue_: str | None = None, exact_rv: str | None = None,
+             resource_version: str | None = None, not_older_than: bool = False) -> JSON:
         """A List object; with ``limit`` a continue token pins the snapshot (etcd semantics).
 
         ``exact_rv`` (resourceVersionMatch=Exact) reads the state at that resourceVersion.
+        ``resource_version`` without a match, as kube-apiserver v1.28 serves it (its cacher's
+        shouldDelegateList, staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go): "" is a
+        consistent read, paged by ``limit``; "0" comes from the watch cache, which does not page,
+        so ``limit`` is ignored and everything is returned; any other value with ``limit`` is an
+        etcd read at exactly that revision (410 once compacted); without ``limit`` the watch
+        cache answers with its current state, "not older than" that revision.
+        ``not_older_than`` (resourceVersionMatch=NotOlderThan): the current state, paged by
+        ``limit``, once the store has reached ``resource_version``.
         """
         start = ""
+        if resource_version and not continue_ and exact_rv is None:
+            if resource_version == "0":
+                limit = None
+            else:
+                at = _parse_rv(resource_version)
+                with self.store.lock:
+                    current = self.store.rv
+                if at > current:
+                    if limit and not not_older_than:
+                        raise errors.InternalError("etcdserver: mvcc: required revision is a future revision")
+                    raise errors.too_large_resource_version(at, current)
+                if limit and not not_older_than:
+                    exact_rv = resource_version
         with self.store.lock:
             if exact_rv is not None and not continue_:
-                try:
-                    at = int(exact_rv)
-                except ValueError:
-                    raise errors.BadRequest(f'invalid resource version "{exact_rv}"') from None
+                at = _parse_rv(exact_rv)
                 if at > self.store.rv:
-                    raise errors.ServerTimeout(f"Too large resource version: {at}, current: {self.store.rv}")
+                    raise errors.too_large_resource_version(at, self.store.rv)
                 snapshot = self.store.snapshot(sr.storage, at)
                 if snapshot is None:
                     raise errors.expired(exact_rv, self.store.compacted_rv + 1)
@@ -768,6 +787,14 @@ class Engine:
                                          if f != CLEANUP_FINALIZER]
         if new != crd:
             self._commit_update(crd_sr, new)
+
+
+def _parse_rv(value: str) -> int:
+    """A list's resourceVersion as kube-apiserver reads it (an unsigned integer)."""
+    if not value.isdigit():
+        raise errors.BadRequest(f'invalid resource version: resourceVersion: Invalid value: "{value}": '
+                                f'strconv.ParseUint: parsing "{value}": invalid syntax')
+    return int(value)
 
 
 def _key_str(key: ObjectKey) -> str:

@@ -430,10 +430,10 @@ class _Handler(BaseHTTPRequestHandler):
             flt = make_filter(sr, ns, _first(query, "labelSelector"), _first(query, "fieldSelector"))
             limit_s = _first(query, "limit")
             limit = int(limit_s) if limit_s and limit_s.isdigit() and int(limit_s) > 0 else None
-            exact = None
-            if _first(query, "resourceVersionMatch") == "Exact":
-                exact = _first(query, "resourceVersion")
-            result = engine.list(sr, flt, limit=limit, continue_=_first(query, "continue"), exact_rv=exact)
+            rv, match = _first(query, "resourceVersion"), _first(query, "resourceVersionMatch")
+            result = engine.list(sr, flt, limit=limit, continue_=_first(query, "continue"),
+                                 exact_rv=rv if match == "Exact" else None,
+                                 resource_version=rv, not_older_than=match == "NotOlderThan")
             self._send_table_or_obj(200, sr, result["items"], result, accept, query, single=False)
         elif info.verb == "watch":
             self._watch(sr, ns, name, query, accept)

@@ -3,9 +3,13 @@
 
 Loop, until ``stop`` is set:
 
-1. **List** in pages of ``page_size`` (500), following ``continue`` tokens; if a continue token
-   expires (410) part-way, the list restarts from scratch, since pages from two snapshots cannot
-   be mixed. The whole result goes to ``store.replace(items, resourceVersion)`` at once.
+1. **List** at client-go's resourceVersions (``relist_resource_version``): "0" first, answered
+   from kube-apiserver's watch cache (which ignores ``limit``, so it comes whole) without a quorum
+   read from etcd; after a watch's 410, the last synced version ("not older than" what the store
+   holds); a consistent "" list, paged by ``page_size`` (500), only once the server refused a
+   version as expired or too large. A continue token that expires (410) part-way restarts the
+   list from scratch, since pages from two snapshots cannot be mixed. The whole result goes to
+   ``store.replace(items, resourceVersion)`` at once.
 2. **Watch** from the last seen resourceVersion with ``allowWatchBookmarks``, a server
    ``timeoutSeconds`` drawn from [min_watch_timeout, 2*min_watch_timeout) so a fleet of clients
    does not reconnect in lock-step, and a client read timeout a little above it so a silently
@@ -62,8 +66,9 @@ class WatchStreamLike(Protocol):
 
 
 class ListerWatcher(Protocol):
-    def list(self, *, limit: int | None, continue_: str | None) -> JSON:
-        """One page of the List (``items``, ``metadata.continue``, ``metadata.resourceVersion``)."""
+    def list(self, *, limit: int | None, continue_: str | None, resource_version: str | None = None) -> JSON:
+        """One page of the List (``items``, ``metadata.continue``, ``metadata.resourceVersion``);
+        ``resource_version`` None or "" is a consistent read, "0" any recent state."""
         ...
 
     def watch(self, *, resource_version: str | None, timeout_seconds: int,
@@ -103,12 +108,13 @@ class ClientListerWatcher:
         self.label_selector = label_selector
         self.field_selector = field_selector
 
-    def list(self, *, limit: int | None, continue_: str | None) -> JSON:
+    def list(self, *, limit: int | None, continue_: str | None, resource_version: str | None = None) -> JSON:
         with _own_retries(self.client):
             page: JSON = self.client.list(self.api_version, self.kind, self.namespace,
                                           label_selector=self.label_selector,
                                           field_selector=self.field_selector,
-                                          limit=limit, continue_=continue_)
+                                          limit=limit, continue_=continue_,
+                                          resource_version=resource_version or None)
         # List items carry no apiVersion/kind on the wire; watch objects do. Set them so cached
         # objects look the same whichever way they arrived.
         api_version, kind = self.api_version, self.kind
@@ -203,6 +209,8 @@ class Reflector:
         self._rand = rand
         self._lock = threading.Lock()
         self._last_sync_rv: str | None = None
+        self._last_sync_unavailable = False
+        self._paginated_result = False
         self._stream: WatchStreamLike | None = None
         self._stop = threading.Event()
         # Counters for diagnostics and tests.
@@ -277,22 +285,61 @@ class Reflector:
 
     # -- list ------------------------------------------------------------------------------
 
+    def relist_resource_version(self) -> str:
+        """The resourceVersion the next list asks for (client-go's relistResourceVersion):
+        "0" for the first list, which kube-apiserver answers from its watch cache without
+        touching etcd; afterwards the last one synced, so a relist after a watch's 410 is not
+        older than what the store already holds; "" (a consistent read from etcd) once a list
+        at that version was refused as expired or too large."""
+        with self._lock:
+            if self._last_sync_unavailable:
+                return ""
+            return self._last_sync_rv if self._last_sync_rv is not None else "0"
+
     def _list(self) -> None:
         # The whole list goes to the store in one replace, after the last page, as in client-go.
         # (Streaming pages to the consumer while the next one downloads looks attractive but is
         # slower in CPython: a CPU-bound consumer thread makes the reading thread wait for the
         # GIL after every socket read, the "convoy effect"; measured 3x slower.)
+        resource_version = self.relist_resource_version()
+        try:
+            items, rv = self._list_pages(resource_version)
+        except errors.ApiError as exc:
+            if resource_version == "" or not (isinstance(exc, errors.Gone)
+                                              or errors.is_too_large_resource_version(exc)):
+                raise
+            # The version we asked for left the server's history (or is ahead of a restarted
+            # server's cache): retry at once with a consistent read, as client-go does.
+            self._log.info("list resourceVersion unavailable; listing consistently",
+                           resource_version=resource_version, error=str(exc))
+            with self._lock:
+                self._last_sync_unavailable = True
+            items, rv = self._list_pages("")
+        if items is None:
+            return
+        self.store.replace(items, rv)
+        with self._lock:
+            self._last_sync_unavailable = False
+        self._set_rv(rv)
+        self.lists += 1
+
+    def _list_pages(self, resource_version: str) -> tuple[list[JSON] | None, str | None]:
+        """Every page of one list at ``resource_version`` (None items when stopped). Paged like
+        client-go's pager: kube-apiserver ignores ``limit`` for "0" (its watch cache does not
+        page) and a list at a specific version is asked for whole, unless the server paged the
+        first list, so it honours limits for this resource (client-go's paginatedResult)."""
+        paged = resource_version in ("", "0") or self._paginated_result
+        limit = self.page_size if paged else None
         items: list[JSON] = []
         continue_: str | None = None
         rv: str | None = None
         while True:
             if self._stop.is_set():
-                return
+                return None, None
             try:
-                # A consistent (quorum) list, paged. client-go first tries resourceVersion="0"
-                # from the watch cache, but the watch cache ignores `limit` for it, which would
-                # defeat paging; a consistent paged list keeps every response bounded.
-                page = self.lw.list(limit=self.page_size, continue_=continue_)
+                # The resourceVersion goes with the first page only: a continue token pins its own.
+                page = self.lw.list(limit=limit, continue_=continue_,
+                                    resource_version=None if continue_ else resource_version)
             except errors.Gone:
                 if continue_ is None:
                     raise
@@ -312,9 +359,9 @@ class Reflector:
             continue_ = md.get("continue") or None
             if continue_ is None:
                 break
-        self.store.replace(items, rv)
-        self._set_rv(rv)
-        self.lists += 1
+            if resource_version == "0":
+                self._paginated_result = True
+        return items, rv
 
     # -- watch ------------------------------------------------------------------------------
 

@@ -227,3 +227,24 @@ def invalid(kind: str, group: str, name: str, causes: list[JSON]) -> Invalid:
 
 def expired(requested: str, oldest: str | int) -> Expired:
     return Expired(f"too old resource version: {requested} ({oldest})")
+
+
+RESOURCE_VERSION_TOO_LARGE = "ResourceVersionTooLarge"
+
+
+def too_large_resource_version(requested: int | str, current: int | str) -> ServerTimeout:
+    """kube-apiserver's answer when a read asks for a revision its watch cache has not reached
+    (apimachinery storage.NewTooLargeResourceVersionError)."""
+    return ServerTimeout(f"Timeout: Too large resource version: {requested}, current: {current}",
+                         details={"causes": [{"reason": RESOURCE_VERSION_TOO_LARGE,
+                                              "message": "Too large resource version"}],
+                                  "retryAfterSeconds": 1})
+
+
+def is_too_large_resource_version(exc: ApiError) -> bool:
+    """client-go's isTooLargeResourceVersionError: the 504 above, by its cause or, from older
+    servers, by its message."""
+    if exc.status_code != ServerTimeout.code:
+        return False
+    return (any(c.get("reason") == RESOURCE_VERSION_TOO_LARGE for c in exc.causes)
+            or "Too large resource version" in exc.message)

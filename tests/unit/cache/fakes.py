@@ -71,15 +71,19 @@ class FakeListerWatcher:
         self.watch_errors: list[BaseException | None] = []
         self.watch_opened = threading.Condition(self.lock)
         self._snapshots: dict[str, list[JSON]] = {}
+        #: honour ``limit`` on resourceVersion="0" lists too (a server whose cache pages)
+        self.pages_watch_cache_lists = False
 
     @staticmethod
     def key(o: JSON) -> str:
         md = o["metadata"]
         return f"{md.get('namespace')}/{md['name']}" if md.get("namespace") else md["name"]
 
-    def list(self, *, limit: int | None, continue_: str | None) -> JSON:
+    def list(self, *, limit: int | None, continue_: str | None, resource_version: str | None = None) -> JSON:
         with self.lock:
-            self.list_calls.append({"limit": limit, "continue_": continue_})
+            self.list_calls.append({"limit": limit, "continue_": continue_, "resource_version": resource_version})
+            if resource_version == "0" and not self.pages_watch_cache_lists:
+                limit = None  # kube-apiserver v1.28's watch cache does not page
             if self.list_errors:
                 err = self.list_errors.pop(0)
                 if err is not None:

@@ -263,9 +263,11 @@ class FakeClient:
 
     def list(self, api_version: str, kind: str, namespace: str | None = None, *,
              label_selector: str | None = None, field_selector: str | None = None,
-             limit: int | None = None, continue_: str | None = None) -> dict[str, Any]:
+             limit: int | None = None, continue_: str | None = None,
+             resource_version: str | None = None) -> dict[str, Any]:
         self.calls.append(("list", kind, namespace, label_selector))
-        return self.lw(kind, namespace, label_selector).list(limit=limit, continue_=continue_)
+        return self.lw(kind, namespace, label_selector).list(limit=limit, continue_=continue_,
+                                                            resource_version=resource_version)
 
     def watch(self, api_version: str, kind: str, namespace: str | None = None, **kw: Any) -> Any:
         assert kw["allow_watch_bookmarks"] is True

@@ -42,13 +42,27 @@ def make(lw: Any, store: Any = None, **kw: Any) -> Reflector:
     return Reflector(lw, store if store is not None else Indexer(), **kw)
 
 
+def test_first_list_asks_the_watch_cache_and_comes_whole() -> None:
+    # client-go's first list is at resourceVersion "0"; kube-apiserver v1.28 answers it from its
+    # watch cache, which ignores the limit, so 1,001 objects arrive in one response.
+    lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(1001)], rv=42)
+    store = Indexer()
+    with Running(make(lw, store)):
+        lw.wait_watches(1)
+    assert lw.list_calls == [{"limit": 500, "continue_": None, "resource_version": "0"}]
+    assert len(store) == 1001 and lw.watch_calls[0]["resource_version"] == "42"
+
+
 def test_paged_list_follows_continue_then_watches_from_list_rv() -> None:
     lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(7)], rv=42)
+    lw.pages_watch_cache_lists = True
     store = Indexer()
     with Running(make(lw, store, page_size=3, min_watch_timeout=300)):
         lw.wait_watches(1)
     assert [c["limit"] for c in lw.list_calls] == [3, 3, 3]
     assert [c["continue_"] is None for c in lw.list_calls] == [True, False, False]
+    # The version goes with the first page only; the continue token pins the rest.
+    assert [c["resource_version"] for c in lw.list_calls] == ["0", None, None]
     assert len(store) == 7
     call = lw.watch_calls[0]
     assert call["resource_version"] == "42"
@@ -58,9 +72,52 @@ def test_paged_list_follows_continue_then_watches_from_list_rv() -> None:
 
 def test_default_page_size_is_500() -> None:
     lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(1001)])
+    lw.pages_watch_cache_lists = True
     with Running(make(lw)):
         lw.wait_watches(1)
     assert [c["limit"] for c in lw.list_calls] == [500, 500, 500]
+
+
+def test_relist_after_a_watch_410_asks_for_the_last_synced_version_whole() -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    r = make(lw)
+    with Running(r):
+        lw.wait_watches(1)
+        lw.create(cm("b", 0))  # rv 11
+        assert eventually(lambda: r.last_sync_resource_version() == "11")
+        lw.streams[-1].send(errors.expired("11", "12"))
+        lw.wait_watches(2)
+    # Not older than what the store holds, and not paged: the server pages only exact reads.
+    assert lw.list_calls[1] == {"limit": None, "continue_": None, "resource_version": "11"}
+
+
+@pytest.mark.parametrize("refusal", [errors.expired("11", "20"),
+                                     errors.too_large_resource_version(11, 9)],
+                         ids=["expired", "too-large"])
+def test_a_refused_version_is_retried_at_once_as_a_consistent_list(refusal: errors.ApiError) -> None:
+    lw = FakeListerWatcher([cm("a", 1)], rv=10)
+    lw.watch_errors = [None, None]
+    r = make(lw)
+    with Running(r):
+        lw.wait_watches(1)
+        lw.create(cm("b", 0))  # rv 11
+        assert eventually(lambda: r.last_sync_resource_version() == "11")
+        lw.list_errors = [refusal]
+        lw.streams[-1].send(errors.expired("11", "20"))
+        lw.wait_watches(2)
+        assert r.relist_resource_version() == lw.watch_calls[1]["resource_version"] == "11"
+    assert [(c["resource_version"], c["limit"]) for c in lw.list_calls] == [("0", 500), ("11", None),
+                                                                            ("", 500)]
+
+
+def test_a_server_that_paged_the_first_list_is_paged_on_relists() -> None:
+    lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(5)], rv=10)
+    lw.pages_watch_cache_lists = True
+    with Running(make(lw, page_size=2)):
+        lw.wait_watches(1).send(errors.expired("10", "11"))
+        lw.wait_watches(2)
+    assert [(c["resource_version"], c["limit"]) for c in lw.list_calls] == [
+        ("0", 2), (None, 2), (None, 2), ("10", 2), (None, 2), (None, 2)]
 
 
 def test_watch_timeouts_are_spread(mocker: MockerFixture) -> None:
@@ -75,6 +132,7 @@ def test_watch_timeouts_are_spread(mocker: MockerFixture) -> None:
 
 def test_expired_continue_token_relists_from_scratch() -> None:
     lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(5)])
+    lw.pages_watch_cache_lists = True
     lw.list_errors = [None, errors.expired("1", "5")]  # first page fine, second page 410
     store = Indexer()
     with Running(make(lw, store, page_size=2)):
@@ -261,6 +319,7 @@ def test_transform_runs_per_page_and_per_event() -> None:
         obj["metadata"].pop("managedFields", None)
         return obj
 
+    lw.pages_watch_cache_lists = True
     real_list = lw.list
 
     def list_spy(**kw: Any) -> dict[str, Any]:
