@@ -25,6 +25,7 @@ from rook_py.framework.webhook import (
 from rook_py.framework.webhook.admission import AdmissionRequest, Denied
 from rook_py.framework.webhook.admission import review as admission_review
 from tests.integration.sample_provider.provider import wait_established
+from tests.support.waiting import eventually
 
 GROUP = "hooks.example.io"
 API_VERSION = f"{GROUP}/v1"
@@ -429,3 +430,25 @@ def test_webhooks_may_call_the_api_server_during_apply_and_deletecollection(envt
     envtest.http.request("DELETE", base)
     assert envtest.http.request("GET", base)["items"] == []
     assert recorder.callbacks >= 6  # mutating and validating: UPDATE, CREATE, two DELETEs
+
+
+def test_deleting_the_crd_removes_its_objects_without_admission(envtest: Any, recorder: Recorder) -> None:
+    client = envtest.client()
+    client.create({**widget("kept", size=1), "metadata": {"name": "kept", "namespace": "default",
+                                                          "labels": {"protected": "true"}}})
+    with pytest.raises(errors.Forbidden):
+        client.delete(API_VERSION, "Widget", "kept", "default")
+    recorder.clear()
+    # the CRD finalizer deletes custom resources with no admission (crd_finalizer.go)
+    envtest.http.request("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD['metadata']['name']}")
+
+    def crd_gone() -> bool:
+        try:
+            envtest.http.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                                        f"{CRD['metadata']['name']}")
+        except errors.NotFound:
+            return True
+        return False
+
+    eventually(crd_gone, timeout=30, interval=0.2, what="the CRD to be gone")
+    assert recorder.seen("validating", "DELETE") == [] and recorder.seen("mutating", "DELETE") == []

@@ -765,12 +765,17 @@ class Engine:
         status["conditions"] = conditions
 
     def _cleanup_crd(self, crd: JSON, served: ServedResource) -> None:
-        """The CRD finalizer's work: delete every custom resource, then let the CRD go."""
+        """The CRD finalizer's work: delete every custom resource, then let the CRD go.
+
+        Engine.delete, not self.delete: the finalizer deletes without admission
+        (apiextensions-apiserver pkg/controller/finalizer/crd_finalizer.go passes
+        rest.ValidateAllObjectFunc), and this runs under the store lock, where no webhook
+        may be called."""
         self._terminating_crds.add(served.storage)
         for okey, obj in sorted(self.store.items(served.storage).items()):
             if obj["metadata"].get("deletionTimestamp"):
                 continue
-            self.delete(served, okey[0] or None, okey[1])
+            Engine.delete(self, served, okey[0] or None, okey[1])
         if not self.store.items(served.storage):
             self._finish_crd(served)
 
