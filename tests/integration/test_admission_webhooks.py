@@ -7,7 +7,7 @@ import http.client
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +23,9 @@ from rook_py.framework.webhook import (
     make_serving_cert,
 )
 from rook_py.framework.webhook.admission import AdmissionRequest, Denied
+from rook_py.framework.webhook.admission import review as admission_review
 from tests.integration.sample_provider.provider import wait_established
+from tests.support.waiting import eventually
 
 GROUP = "hooks.example.io"
 API_VERSION = f"{GROUP}/v1"
@@ -223,3 +225,230 @@ def test_failure_policy_while_no_server_answers(envtest: Any, client: Any, hooks
         threading.Event().wait(1.0)
     created = client.create(widget("unchecked", size=2))
     assert "colour" not in created["spec"]
+
+
+# -- server-side apply and deletecollection, seen from a webhook that records what it is sent ------
+
+APPLY = "application/apply-patch+yaml"
+
+
+class Recorder:
+    """Two webhooks that keep every AdmissionReview request: a mutating one that labels objects on
+    UPDATE, a validating one refusing ``spec.colour: forbidden`` and deletes of ``protected`` ones."""
+
+    def __init__(self, server: WebhookServer, ca: bytes) -> None:
+        self.server, self.ca = server, ca
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        #: called from inside each webhook call when set (a webhook reading the API server)
+        self.callback: Callable[[], Any] | None = None
+        self.callbacks = 0
+        self._lock = threading.Lock()
+        server.register_admission("/record-mutate", self._mutate)
+        server.register_admission("/record-validate", self._validate)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server.address[1]}"
+
+    def seen(self, kind: str, operation: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [raw for k, raw in self.requests if k == kind and raw["operation"] == operation]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _record(self, kind: str, request: AdmissionRequest) -> None:
+        with self._lock:
+            self.requests.append((kind, request.raw))
+        if self.callback is not None:
+            self.callback()
+            with self._lock:
+                self.callbacks += 1
+
+    def _mutate(self, request: AdmissionRequest) -> dict[str, Any]:
+        self._record("mutating", request)
+        patch = None
+        if request.operation == "UPDATE" and request.object is not None:
+            labels = request.object["metadata"].get("labels")
+            patch = ([{"op": "add", "path": "/metadata/labels/mutated", "value": "true"}] if labels is not None
+                     else [{"op": "add", "path": "/metadata/labels", "value": {"mutated": "true"}}])
+        return admission_review(request.uid, allowed=True, patch=patch)
+
+    def _validate(self, request: AdmissionRequest) -> dict[str, Any]:
+        self._record("validating", request)
+        refusal = None
+        if request.object is not None and request.object["spec"].get("colour") == "forbidden":
+            refusal = "colour forbidden"
+        if request.operation == "DELETE" and (request.old_object or {})["metadata"].get(
+                "labels", {}).get("protected") == "true":
+            refusal = f"{request.old_object['metadata']['name']} is protected"  # type: ignore[index]
+        if refusal is None:
+            return admission_review(request.uid, allowed=True)
+        return admission_review(request.uid, allowed=False, status={"code": 403, "message": refusal})
+
+
+def recording_configurations() -> list[dict[str, Any]]:
+    rule = {"apiGroups": [GROUP], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE", "DELETE"],
+            "resources": ["widgets"]}
+    common = {"admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
+              "timeoutSeconds": 5, "rules": [rule]}
+    return [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": {"name": "widgets-recording-mutating"},
+         "webhooks": [{"name": "mrecord.hooks.example.io", **common,
+                       "clientConfig": {"service": {"namespace": "x", "name": "x", "path": "/record-mutate"}}}]},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+         "metadata": {"name": "widgets-recording-validating"},
+         "webhooks": [{"name": "vrecord.hooks.example.io", **common,
+                       "clientConfig": {"service": {"namespace": "x", "name": "x", "path": "/record-validate"}}}]},
+    ]
+
+
+@pytest.fixture
+def recorder(envtest: Any) -> Iterator[Recorder]:
+    ca = make_ca("webhook-test-ca", dt.timedelta(days=1))
+    server = WebhookServer(StaticCert(make_serving_cert(ca, ["127.0.0.1"], dt.timedelta(days=1))), "127.0.0.1:0")
+    rec = Recorder(server, ca.cert_pem)
+    server.serve_in_background()
+    try:
+        c = envtest.client()
+        c.create(CRD)
+        wait_established(c, CRD["metadata"]["name"])
+        c.discovery.invalidate()
+        envtest.install_webhooks(recording_configurations(), url=rec.url, ca_bundle=rec.ca)
+        yield rec
+    finally:
+        server.shutdown()
+
+
+def apply(envtest: Any, name: str, query: dict[str, str] | None = None, **spec: Any) -> Any:
+    body = {"apiVersion": API_VERSION, "kind": "Widget", "metadata": {"name": name}, "spec": spec}
+    return envtest.http.request("PATCH", f"/apis/{API_VERSION}/namespaces/default/widgets/{name}", body,
+                                query={"fieldManager": "tester", **(query or {})}, content_type=APPLY)
+
+
+def test_server_side_apply_is_admitted_as_create_then_as_update(envtest: Any, recorder: Recorder) -> None:
+    created = apply(envtest, "sa", size=1)
+    for kind in ("mutating", "validating"):
+        [review] = recorder.seen(kind, "CREATE")
+        assert review.get("oldObject") is None and review["object"]["spec"]["size"] == 1
+        assert review["options"]["kind"] == "CreateOptions"
+    assert recorder.seen("mutating", "UPDATE") == []
+    recorder.clear()
+
+    updated = apply(envtest, "sa", size=3)
+    [mutating] = recorder.seen("mutating", "UPDATE")
+    [validating] = recorder.seen("validating", "UPDATE")
+    for review in (mutating, validating):
+        # the apply's PatchOptions reach webhooks as UpdateOptions (patch.go patchToUpdateOptions)
+        assert review["options"]["kind"] == "UpdateOptions", review["options"]
+        assert review["name"] == "sa" and review["namespace"] == "default" and review["dryRun"] is False
+        assert review["oldObject"]["spec"]["size"] == 1
+        assert review["oldObject"]["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+        assert review["object"]["spec"]["size"] == 3
+    # mutation comes first: the validating webhook sees the mutating one's label
+    assert "mutated" not in (mutating["object"]["metadata"].get("labels") or {})
+    assert validating["object"]["metadata"]["labels"] == {"mutated": "true"}
+    assert updated["spec"]["size"] == 3 and updated["metadata"]["labels"] == {"mutated": "true"}
+    # the webhook's change belongs to no manager: managedFields are worked out before admission
+    [entry] = [e for e in updated["metadata"]["managedFields"] if e["manager"] == "tester"]
+    assert entry["operation"] == "Apply"
+    assert "f:labels" not in entry["fieldsV1"].get("f:metadata", {})
+    assert [e["manager"] for e in updated["metadata"]["managedFields"]] == ["tester"]
+
+
+def test_server_side_apply_refused_or_dry_run_leaves_the_object(envtest: Any, recorder: Recorder) -> None:
+    before = apply(envtest, "sb", size=1)
+    recorder.clear()
+    with pytest.raises(errors.Forbidden) as err:
+        apply(envtest, "sb", size=1, colour="forbidden")
+    assert str(err.value) == 'admission webhook "vrecord.hooks.example.io" denied the request: colour forbidden'
+    [review] = recorder.seen("validating", "UPDATE")
+    assert review["object"]["spec"]["colour"] == "forbidden"
+
+    recorder.clear()
+    dry = apply(envtest, "sb", {"dryRun": "All"}, size=5)
+    assert dry["spec"]["size"] == 5 and dry["metadata"]["labels"] == {"mutated": "true"}
+    for kind in ("mutating", "validating"):
+        [review] = recorder.seen(kind, "UPDATE")
+        assert review["dryRun"] is True
+    after = envtest.http.request("GET", f"/apis/{API_VERSION}/namespaces/default/widgets/sb")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["spec"] == before["spec"] and "labels" not in after["metadata"]
+
+
+def test_deletecollection_admits_a_delete_per_item(envtest: Any, recorder: Recorder) -> None:
+    client = envtest.client()
+    for name in ("d1", "d2", "d3"):
+        labels = {"group": "g", **({"protected": "true"} if name == "d3" else {})}
+        client.create({**widget(name, size=1), "metadata": {"name": name, "namespace": "default", "labels": labels}})
+    base = f"/apis/{API_VERSION}/namespaces/default/widgets"
+    recorder.clear()
+
+    # one item at a time, in name order, until d3 is refused; a dry run deletes none of them
+    with pytest.raises(errors.Forbidden):
+        envtest.http.request("DELETE", base, query={"labelSelector": "group=g", "dryRun": "All"})
+    assert [r["oldObject"]["metadata"]["name"] for r in recorder.seen("validating", "DELETE")] == ["d1", "d2", "d3"]
+    assert all(r["dryRun"] is True for r in recorder.seen("validating", "DELETE"))
+    assert {w["metadata"]["name"] for w in envtest.http.request("GET", base)["items"]} == {"d1", "d2", "d3"}
+    recorder.clear()
+
+    envtest.http.request("DELETE", base, query={"labelSelector": "group=g,!protected"})
+    for kind in ("mutating", "validating"):
+        reviews = recorder.seen(kind, "DELETE")
+        assert [r["oldObject"]["metadata"]["name"] for r in reviews] == ["d1", "d2"], kind
+        for review in reviews:
+            # handlers/delete.go DeleteCollection: the request's namespace, no name, no object
+            assert "name" not in review and review["namespace"] == "default", review
+            assert review.get("object") is None and review["options"]["kind"] == "DeleteOptions"
+    assert [w["metadata"]["name"] for w in envtest.http.request("GET", base)["items"]] == ["d3"]
+
+    with pytest.raises(errors.Forbidden) as err:
+        envtest.http.request("DELETE", base)
+    assert str(err.value) == 'admission webhook "vrecord.hooks.example.io" denied the request: d3 is protected'
+    assert [w["metadata"]["name"] for w in envtest.http.request("GET", base)["items"]] == ["d3"]
+
+
+def test_a_mutated_create_on_apply_keeps_the_apply_managed_fields(envtest: Any, client: Any) -> None:
+    created = apply(envtest, "fresh", size=5)
+    assert created["spec"] == {"size": 5, "colour": "red", "shade": "light"}  # the defaulting webhook ran
+    # colour is the webhook's: only what the apply sent is the applier's
+    assert [(e["manager"], e["operation"]) for e in created["metadata"]["managedFields"]] == [("tester", "Apply")]
+    assert created["metadata"]["managedFields"][0]["fieldsV1"] == {"f:spec": {"f:size": {}}}
+
+
+def test_webhooks_may_call_the_api_server_during_apply_and_deletecollection(envtest: Any,
+                                                                            recorder: Recorder) -> None:
+    """The emulator calls webhooks outside its store lock: a webhook reading from the API server
+    would otherwise wait for the request that waits for it (until the webhook timeout)."""
+    base = f"/apis/{API_VERSION}/namespaces/default/widgets"
+    apply(envtest, "cb", size=1)
+    recorder.callback = lambda: envtest.http.request("GET", base)
+    assert apply(envtest, "cb", size=3)["spec"]["size"] == 3
+    apply(envtest, "cb2", size=1)
+    envtest.http.request("DELETE", base)
+    assert envtest.http.request("GET", base)["items"] == []
+    assert recorder.callbacks >= 6  # mutating and validating: UPDATE, CREATE, two DELETEs
+
+
+def test_deleting_the_crd_removes_its_objects_without_admission(envtest: Any, recorder: Recorder) -> None:
+    client = envtest.client()
+    client.create({**widget("kept", size=1), "metadata": {"name": "kept", "namespace": "default",
+                                                          "labels": {"protected": "true"}}})
+    with pytest.raises(errors.Forbidden):
+        client.delete(API_VERSION, "Widget", "kept", "default")
+    recorder.clear()
+    # the CRD finalizer deletes custom resources with no admission (crd_finalizer.go)
+    envtest.http.request("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD['metadata']['name']}")
+
+    def crd_gone() -> bool:
+        try:
+            envtest.http.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                                        f"{CRD['metadata']['name']}")
+        except errors.NotFound:
+            return True
+        return False
+
+    eventually(crd_gone, timeout=30, interval=0.2, what="the CRD to be gone")
+    assert recorder.seen("validating", "DELETE") == [] and recorder.seen("mutating", "DELETE") == []

@@ -24,13 +24,13 @@ predicates/object, mutating/dispatcher.go, validating/dispatcher.go, errors/stat
 
 Differences kept on purpose: an object that fails validation before any mutating webhook ran
 is refused without calling them (upstream would let a mutating webhook fix it); validating webhooks are called one after another, not in parallel;
-mutating webhooks are not re-invoked (``reinvocationPolicy: IfNeeded``); DeleteCollection is not
-sent to webhooks; a write racing another between admission and commit gets a 409 where
-kube-apiserver would retry its update function.
+mutating webhooks are not re-invoked (``reinvocationPolicy: IfNeeded``); a write racing another
+between admission and commit gets a 409 where kube-apiserver would retry its update function.
 
-``AdmittingEngine`` wraps the storage engine's four writing verbs; the webhook calls happen
-outside the store lock (a webhook may call back into the API server), so each verb first runs
-dry, then calls webhooks, then writes what they admitted.
+``AdmittingEngine`` wraps the storage engine's writing verbs: create, update, patch, server-side
+apply (CREATE or UPDATE, as it creates or not), delete and deletecollection (a DELETE per item);
+the webhook calls happen outside the store lock (a webhook may call back into the API server), so
+each verb first runs dry, then calls webhooks, then writes what they admitted.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ from typing import Any
 from rook_py.framework.client import errors
 from rook_py.framework.kube.selectors import selector_from_label_selector
 
-from .local import DEFAULT_MANAGER, Engine
+from .local import APPLIED, DEFAULT_MANAGER, Engine
 from .registry import ServedResource
+from .selection import Filter
 from .webhookclient import CallError as _CallError
 from .webhookclient import Connections as _Connections
 from .webhookclient import reason_for as _reason_for
@@ -271,13 +272,17 @@ class AdmittingEngine(Engine):
             "resource": {"group": as_sr.group, "version": as_sr.version, "resource": as_sr.resource},
             "requestKind": {"group": sr.group, "version": sr.version, "kind": sr.kind},
             "requestResource": {"group": sr.group, "version": sr.version, "resource": sr.resource},
-            "name": name, "operation": operation,
+            "operation": operation,
             "userInfo": {"username": "system:admin", "groups": ["system:masters", "system:authenticated"]},
             "object": convert(obj), "oldObject": convert(old), "dryRun": dry_run,
             "options": {"apiVersion": "meta.k8s.io/v1",
                         "kind": {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions",
                                  "DELETE": "DeleteOptions"}.get(operation, "CreateOptions")},
         }
+        # name and namespace are omitempty in admission/v1 AdmissionRequest: a deletecollection's
+        # reviews carry no name, a create by generateName neither
+        if name:
+            request["name"] = name
         if namespace:
             request["namespace"] = namespace
         if subresource:
@@ -341,11 +346,15 @@ class AdmittingEngine(Engine):
         return True
 
     @staticmethod
-    def _for_write(obj: JSON, resource_version: str | None) -> JSON:
+    def _for_write(obj: JSON, resource_version: str | None, *, keep_managed_fields: bool = False) -> JSON:
+        """``obj`` ready to be written again. An apply keeps its managedFields: they were worked
+        out before admission, and upstream keeps them through mutation too (fieldmanager's
+        managedFieldsValidatingAdmissionController), so webhook changes are owned by no one."""
         out = copy.deepcopy(obj)
         meta = out.setdefault("metadata", {})
         for key in _STRIP_ON_WRITE:
-            meta.pop(key, None)
+            if not (keep_managed_fields and key == "managedFields"):
+                meta.pop(key, None)
         if resource_version:
             meta["resourceVersion"] = resource_version
         return out
@@ -360,12 +369,14 @@ class AdmittingEngine(Engine):
             ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
             mutated = self._dispatch(True, "CREATE", sr, "", ns, name, preview, None, dry_run)
             assert mutated is not None
+            keep = manager == APPLIED
             final = preview
             if mutated != preview:
-                final = super().create(sr, namespace, self._for_write(mutated, None), dry_run=True, manager=manager)
+                final = super().create(sr, namespace, self._for_write(mutated, None, keep_managed_fields=keep),
+                                       dry_run=True, manager=manager)
             self._dispatch(False, "CREATE", sr, "", ns, name, final, None, dry_run)
-            return super().create(sr, namespace, self._for_write(mutated, None), dry_run=dry_run,
-                                  manager=manager)
+            return super().create(sr, namespace, self._for_write(mutated, None, keep_managed_fields=keep),
+                                  dry_run=dry_run, manager=manager)
 
     def update(self, sr: ServedResource, namespace: str | None, name: str, obj: JSON, *,
                subresource: str | None = None, dry_run: bool = False,
@@ -421,12 +432,94 @@ class AdmittingEngine(Engine):
             return super().patch(sr, namespace, name, patch_type, patch, subresource=subresource,
                                  dry_run=dry_run, manager=manager)
 
+    def apply(self, sr: ServedResource, namespace: str | None, name: str, config: Any, *, manager: str,
+              force: bool = False, subresource: str | None = None, dry_run: bool = False) -> tuple[JSON, bool]:
+        """Server-side apply, admitted as kube-apiserver's patcher does (endpoints/handlers/patch.go
+        applyAdmission and the update/create validation it hands the store): CREATE when the
+        object is missing, otherwise UPDATE with the stored object as oldObject. The options
+        webhooks see are CreateOptions / UpdateOptions (patchToCreateOptions /
+        patchToUpdateOptions), not the request's PatchOptions."""
+        if self._skip(sr, "CREATE") and self._skip(sr, "UPDATE", subresource):
+            return super().apply(sr, namespace, name, config, manager=manager, force=force,
+                                 subresource=subresource, dry_run=dry_run)
+        # The dry run and the read of what it applied to are one transaction, so ``stored`` is
+        # the object the preview was merged into; under _inside a create-on-apply writes
+        # nothing and calls no webhook while the lock is held.
+        with _inside(), self.store.lock:
+            stored = self.store.get(sr.storage, self._okey(sr, namespace, name))
+            preview, created = super().apply(sr, namespace, name, copy.deepcopy(config), manager=manager,
+                                             force=force, subresource=subresource, dry_run=True)
+        if created:
+            # create() runs CREATE admission outside the lock and keeps the applied managedFields
+            return self.create(sr, namespace, self._for_write(preview, None, keep_managed_fields=True),
+                               dry_run=dry_run, manager=APPLIED), True
+        assert stored is not None
+        with _inside():
+            old = self.out(sr, stored)
+            rv = str(stored["metadata"].get("resourceVersion") or "")
+            ns = str((old.get("metadata") or {}).get("namespace") or "")
+            mutated = self._dispatch(True, "UPDATE", sr, subresource or "", ns, name, preview, old, dry_run)
+            assert mutated is not None
+            final = preview
+            if mutated != preview:
+                final = self._write_applied(sr, namespace, name, subresource, mutated, rv, dry_run=True)
+            self._dispatch(False, "UPDATE", sr, subresource or "", ns, name, final, old, dry_run)
+            # What the webhooks admitted is written, not the apply re-run: a write that landed
+            # in between (or a changed clock in managedFields' times) would make it differ.
+            return self._write_applied(sr, namespace, name, subresource, mutated, rv, dry_run=dry_run), False
+
+    def _write_applied(self, sr: ServedResource, namespace: str | None, name: str, subresource: str | None,
+                       obj: JSON, resource_version: str, *, dry_run: bool) -> JSON:
+        """Write an applied (and possibly mutated) object over the stored one, with the apply's
+        managedFields; 409 when the object changed since the webhooks saw it."""
+        body = self._for_write(obj, None, keep_managed_fields=True)
+        with self.store.lock:
+            current = self.store.get(sr.storage, self._okey(sr, namespace, name))
+            if current is None:
+                raise errors.not_found(sr.resource, sr.group, name)
+            if current["metadata"].get("resourceVersion") != resource_version:
+                raise errors.conflict(sr.resource, sr.group, name, errors.STALE_OBJECT)
+            written, _ = self._apply_commit(sr, namespace, current, body, subresource=subresource, dry_run=dry_run)
+            return written
+
+    def _admit_delete(self, sr: ServedResource, namespace: str | None, name: str, review_namespace: str,
+                      review_name: str, dry_run: bool) -> None:
+        """DELETE admission of the stored object: mutating, then validating webhooks, each with
+        only the old object (rest.AdmissionToValidateObjectDeleteFunc calls both kinds)."""
+        with _inside():
+            old = self.get(sr, namespace, name)
+            self._dispatch(True, "DELETE", sr, "", review_namespace, review_name, None, old, dry_run)
+            self._dispatch(False, "DELETE", sr, "", review_namespace, review_name, None, old, dry_run)
+
     def delete(self, sr: ServedResource, namespace: str | None, name: str, *,
                propagation_policy: str | None = None, preconditions: JSON | None = None,
                orphan_dependents: bool | None = None, dry_run: bool = False) -> tuple[JSON, bool]:
         if not self._skip(sr, "DELETE"):
-            with _inside():
-                old = self.get(sr, namespace, name)
-                self._dispatch(False, "DELETE", sr, "", str(namespace or ""), name, None, old, dry_run)
+            self._admit_delete(sr, namespace, name, str(namespace or ""), name, dry_run)
         return super().delete(sr, namespace, name, propagation_policy=propagation_policy,
                               preconditions=preconditions, orphan_dependents=orphan_dependents, dry_run=dry_run)
+
+    def delete_collection(self, sr: ServedResource, flt: Filter, *, propagation_policy: str | None = None,
+                          dry_run: bool = False) -> JSON:
+        """DELETE on a collection: each listed object is admitted as a DELETE, then deleted.
+
+        As registry/generic/registry/store.go DeleteCollection, which deletes item by item with
+        the handler's delete validation: the review carries the request's namespace (``""`` for
+        all namespaces) and no name (handlers/delete.go DeleteCollection builds its attributes
+        with name ""), the item only as oldObject. The first refusal stops the deletion and is
+        the answer; items deleted before it stay deleted (one delete worker, the default).
+        Webhooks are called outside the store lock, so the list and the deletes are no longer
+        one transaction: an item gone in between is skipped, as upstream skips NotFound.
+        """
+        if self._skip(sr, "DELETE"):
+            return super().delete_collection(sr, flt, propagation_policy=propagation_policy, dry_run=dry_run)
+        listed = self.list(sr, flt)
+        for obj in listed["items"]:
+            meta = obj["metadata"]
+            try:
+                self._admit_delete(sr, meta.get("namespace"), meta["name"], flt.namespace or "", "", dry_run)
+                super().delete(sr, meta.get("namespace"), meta["name"], propagation_policy=propagation_policy,
+                               dry_run=dry_run)
+            except errors.NotFound:
+                continue
+        return listed

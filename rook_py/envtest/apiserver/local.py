@@ -591,31 +591,47 @@ class Engine:
                                     f"URL ({name})")
         if subresource not in (None, "status"):
             raise errors.NotFound("the server could not find the requested resource")
-        types, schema = self.schema_of(sr)
+        schema = self.schema_of(sr)
         with self.store.lock:
-            old = self.store.get(sr.storage, self._okey(sr, namespace, name))
-            live = self.out(sr, old) if old is not None else None
-            if live is None and subresource is not None:
-                raise errors.not_found(sr.resource, sr.group, name)
-            try:
-                merged = managedfields.apply_write(
-                    copy.deepcopy(live) if live is not None else None, config, manager=manager,
-                    api_version=sr.api_version, subresource=subresource, force=force, now=self.now, types=types,
-                    schema=schema, has_status=sr.has_subresource("status"))
-            except fieldmanager.Conflicts as exc:
-                raise exc.to_error(sr.resource, sr.group, name) from None
-            merged.setdefault("metadata", {})["name"] = name
-            if not self.managed_fields:
-                merged["metadata"].pop("managedFields", None)
-            if old is None:
-                if sr.namespaced:
-                    merged["metadata"]["namespace"] = namespace or ""
-                return self.create(sr, namespace, merged, dry_run=dry_run, manager=APPLIED), True
-            merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-            merged = self._check_body_type(sr, merged)
-            applied = merged["metadata"].get("managedFields")
-            return self._update_locked(sr, old, merged, subresource=subresource, dry_run=dry_run,
-                                       manager=None, applied=applied), False
+            old, merged = self._apply_merge(sr, namespace, name, config, manager=manager, force=force,
+                                            subresource=subresource, schema=schema)
+            return self._apply_commit(sr, namespace, old, merged, subresource=subresource, dry_run=dry_run)
+
+    def _apply_merge(self, sr: ServedResource, namespace: str | None, name: str, config: JSON, *, manager: str,
+                     force: bool, subresource: str | None, schema: tuple[Types, JSON]) -> tuple[JSON | None, JSON]:
+        """The first half of an apply, under the store lock: (the stored object or None, the
+        object the apply makes of it, managedFields included). ``schema`` is ``schema_of(sr)``,
+        worked out before taking the lock."""
+        types, root = schema
+        old = self.store.get(sr.storage, self._okey(sr, namespace, name))
+        live = self.out(sr, old) if old is not None else None
+        if live is None and subresource is not None:
+            raise errors.not_found(sr.resource, sr.group, name)
+        try:
+            merged = managedfields.apply_write(
+                copy.deepcopy(live) if live is not None else None, config, manager=manager,
+                api_version=sr.api_version, subresource=subresource, force=force, now=self.now, types=types,
+                schema=root, has_status=sr.has_subresource("status"))
+        except fieldmanager.Conflicts as exc:
+            raise exc.to_error(sr.resource, sr.group, name) from None
+        merged.setdefault("metadata", {})["name"] = name
+        if not self.managed_fields:
+            merged["metadata"].pop("managedFields", None)
+        if old is None and sr.namespaced:
+            merged["metadata"]["namespace"] = namespace or ""
+        return old, merged
+
+    def _apply_commit(self, sr: ServedResource, namespace: str | None, old: JSON | None, merged: JSON, *,
+                      subresource: str | None, dry_run: bool) -> tuple[JSON, bool]:
+        """The second half of an apply: create ``merged``, or write it over ``old`` (which must
+        still be the stored object: its resourceVersion is the precondition)."""
+        if old is None:
+            return self.create(sr, namespace, merged, dry_run=dry_run, manager=APPLIED), True
+        merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        merged = self._check_body_type(sr, merged)
+        applied = merged["metadata"].get("managedFields")
+        return self._update_locked(sr, old, merged, subresource=subresource, dry_run=dry_run,
+                                   manager=None, applied=applied), False
 
     # -- delete -------------------------------------------------------------------------------
 
@@ -768,12 +784,17 @@ class Engine:
         status["conditions"] = conditions
 
     def _cleanup_crd(self, crd: JSON, served: ServedResource) -> None:
-        """The CRD finalizer's work: delete every custom resource, then let the CRD go."""
+        """The CRD finalizer's work: delete every custom resource, then let the CRD go.
+
+        Engine.delete, not self.delete: the finalizer deletes without admission
+        (apiextensions-apiserver pkg/controller/finalizer/crd_finalizer.go passes
+        rest.ValidateAllObjectFunc), and this runs under the store lock, where no webhook
+        may be called."""
         self._terminating_crds.add(served.storage)
         for okey, obj in sorted(self.store.items(served.storage).items()):
             if obj["metadata"].get("deletionTimestamp"):
                 continue
-            self.delete(served, okey[0] or None, okey[1])
+            Engine.delete(self, served, okey[0] or None, okey[1])
         if not self.store.items(served.storage):
             self._finish_crd(served)
 
