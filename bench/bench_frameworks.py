@@ -62,7 +62,7 @@ WORKERS = env_int("ROOK_BENCH_WORKERS", 8)
 ROUNDS = env_int("ROOK_BENCH_ROUNDS", 3)
 # B1's rounds are short and its ratio is the noisiest figure on a shared 2-core machine: more rounds,
 # in a rotating order so no contender always runs first (or right after kopf's CPU-heavy exit).
-B1_ROUNDS = env_int("ROOK_BENCH_B1_ROUNDS", 7)
+B1_ROUNDS = env_int("ROOK_BENCH_B1_ROUNDS", 11)
 IDLE_SECONDS = env_float("ROOK_BENCH_IDLE_SECONDS", 60.0)
 TIMEOUT = env_float("ROOK_BENCH_TIMEOUT", 300.0)
 

@@ -190,14 +190,20 @@ class Reflector:
                  read_timeout_margin: float = 30.0, backoff: Backoff | None = None,
                  connect_backoff: Backoff | None = None, too_many_requests_delay: float = 1.0, short_watch: float = 1.0,
                  rand: Callable[[], float] = random.random,
-                 transform: Callable[[JSON], JSON] | None = None) -> None:
+                 transform: Callable[[JSON], JSON] | None = None,
+                 list_from_watch_cache: bool = True) -> None:
         """``transform`` runs on every object as it arrives (each list page, each watch event),
-        so a large list never holds what the transform drops for all pages at once."""
+        so a large list never holds what the transform drops for all pages at once.
+        ``list_from_watch_cache=False`` makes every list a consistent one in pages of
+        ``page_size``: more work for etcd, but no response larger than a page, for kinds with so
+        many objects that a whole list at "0" held in memory at once is too much (measured in
+        bench/REPORT.md, B2: 10,000 ConfigMaps peak at 126 MiB whole, 82 MiB in pages)."""
         self.lw = lister_watcher
         self.transform = transform
         self.store = store
         self.name = name
         self.page_size = page_size
+        self.list_from_watch_cache = list_from_watch_cache
         self.min_watch_timeout = min_watch_timeout
         self.read_timeout_margin = read_timeout_margin
         self.backoff = backoff or Backoff()
@@ -292,7 +298,7 @@ class Reflector:
         older than what the store already holds; "" (a consistent read from etcd) once a list
         at that version was refused as expired or too large."""
         with self._lock:
-            if self._last_sync_unavailable:
+            if self._last_sync_unavailable or not self.list_from_watch_cache:
                 return ""
             return self._last_sync_rv if self._last_sync_rv is not None else "0"
 

@@ -53,6 +53,15 @@ def test_first_list_asks_the_watch_cache_and_comes_whole() -> None:
     assert len(store) == 1001 and lw.watch_calls[0]["resource_version"] == "42"
 
 
+def test_without_the_watch_cache_every_list_is_consistent_and_paged() -> None:
+    lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(5)], rv=10)
+    with Running(make(lw, page_size=2, list_from_watch_cache=False)):
+        lw.wait_watches(1).send(errors.expired("10", "11"))
+        lw.wait_watches(2)
+    assert [(c["resource_version"], c["limit"]) for c in lw.list_calls] == [
+        ("", 2), (None, 2), (None, 2), ("", 2), (None, 2), (None, 2)]
+
+
 def test_paged_list_follows_continue_then_watches_from_list_rv() -> None:
     lw = FakeListerWatcher([cm(f"o{i}", i) for i in range(7)], rv=42)
     lw.pages_watch_cache_lists = True
