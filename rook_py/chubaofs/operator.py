@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from rook_py.chubaofs.api.webhooks import MUTATING_CONFIGURATION, VALIDATING_CONFIGURATION, WEBHOOK_SECRET
+from rook_py.chubaofs.monitor.writer import FIELD_MANAGER
 from rook_py.chubaofs.settings import ChubaoFSSettings
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import Fatal, format_duration
@@ -120,7 +121,7 @@ def ensure_node_daemons(client: Any, settings: OperatorSettings) -> dict[str, st
     try:
         for name, desired in plan:
             if desired is not None:
-                actions[name] = ensure_daemonset(client, desired).action
+                actions[name] = ensure_daemonset(client, desired, field_manager=FIELD_MANAGER).action
             else:
                 actions[name] = "removed" if remove_daemonset(client, name, settings.namespace) else "absent"
     except errors.NotFound as err:

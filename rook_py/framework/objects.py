@@ -445,15 +445,27 @@ def _our_apply_entry(live: JSON, field_manager: str) -> JSON | None:
     return None
 
 
-def _needs_migration(live: JSON, field_manager: str) -> bool:
-    """An object an earlier (client-side) apply wrote: it carries our annotation or fields
-    owned by our old PUTs, and no server-side apply entry of ours yet."""
-    annotations = (live.get("metadata") or {}).get("annotations") or {}
-    if _our_apply_entry(live, field_manager) is not None and LAST_APPLIED_ANNOTATION not in annotations:
+def _is_legacy(entry: JSON, field_manager: str) -> bool:
+    """An entry of ours from an earlier version: fields our old PUTs wrote (manager ``rook-py``,
+    operation Update), or an apply under ``rook-py`` before the object's applier got its own
+    field manager (``rook-<provider>``)."""
+    if entry.get("manager") not in LEGACY_MANAGERS or entry.get("subresource"):
         return False
-    legacy = any(e.get("manager") in LEGACY_MANAGERS and e.get("operation") == "Update"
-                 and not e.get("subresource") for e in _entries(live))
-    return LAST_APPLIED_ANNOTATION in annotations or (legacy and _our_apply_entry(live, field_manager) is None)
+    operation = entry.get("operation")
+    return operation == "Update" or (operation == APPLY_OPERATION and entry.get("manager") != field_manager)
+
+
+def _needs_migration(live: JSON, field_manager: str) -> bool:
+    """An object an earlier version of ours wrote: it carries our annotation or fields owned by
+    a legacy entry (``_is_legacy``), which would otherwise keep fields we stop applying."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    if LAST_APPLIED_ANNOTATION in annotations:
+        return True
+    entries = _entries(live)
+    if any(_is_legacy(e, field_manager) and e.get("operation") == APPLY_OPERATION for e in entries):
+        return True
+    legacy = any(_is_legacy(e, field_manager) for e in entries)
+    return legacy and _our_apply_entry(live, field_manager) is None
 
 
 def _union_fields(a: JSON, b: JSON) -> JSON:
@@ -468,15 +480,14 @@ def _annotation_fields() -> JSON:
 
 
 def _migrated(live: JSON, field_manager: str, now: str) -> JSON:
-    """``live`` with the fields of our old PUTs (manager ``rook-py``, operation Update) and
-    the last-applied annotation owned by ``field_manager``'s Apply entry instead, as kubectl's
+    """``live`` with the fields of legacy entries (``_is_legacy``) and the last-applied
+    annotation owned by ``field_manager``'s Apply entry instead, as kubectl's
     csaupgrade (k8s.io/client-go/util/csaupgrade) moves client-side apply ownership: the next
     apply then prunes what we no longer set, the annotation included."""
     owned: JSON = _annotation_fields()
     kept: list[JSON] = []
     for entry in _entries(live):
-        legacy = (entry.get("manager") in LEGACY_MANAGERS and entry.get("operation") == "Update"
-                  and not entry.get("subresource"))
+        legacy = _is_legacy(entry, field_manager)
         ours = (entry.get("manager") == field_manager and entry.get("operation") == APPLY_OPERATION
                 and not entry.get("subresource"))
         if legacy or ours:

@@ -38,6 +38,7 @@ import rook_py
 from rook_py.framework.client import errors
 from rook_py.framework.cmdline import Fatal, Flag
 from rook_py.framework.logging import get_logger, set_level
+from rook_py.framework.objects import DEFAULT_FIELD_MANAGER
 from rook_py.framework.provider import Provider
 from rook_py.framework.settings import OperatorSettings, from_values
 from rook_py.framework.settings import flags as settings_flags
@@ -131,7 +132,7 @@ def _served_api_versions(crd: JSON) -> list[str]:
     return [f"{group}/{v['name']}" for v in crd["spec"].get("versions") or [] if v.get("served")]
 
 
-def ensure_crds(client: Any, crds: list[JSON], *, install: bool, timeout: float = 30.0,
+def ensure_crds(client: Any, crds: list[JSON], *, install: bool, field_manager: str = DEFAULT_FIELD_MANAGER, timeout: float = 30.0,
                 poll: float = 0.2, clock: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], None] = time.sleep) -> None:
     """Verify (or with ``install`` create/update) each CRD, then wait until it is usable.
@@ -145,7 +146,8 @@ def ensure_crds(client: Any, crds: list[JSON], *, install: bool, timeout: float 
     for desired in crds:
         name = desired["metadata"]["name"]
         if install:
-            result = apply(client, {"apiVersion": CRD_API_VERSION, "kind": CRD_KIND, **desired})
+            result = apply(client, {"apiVersion": CRD_API_VERSION, "kind": CRD_KIND, **desired},
+                           field_manager=field_manager)
             log.info("CRD installed", crd=name, action=result.action)
         deadline = clock() + timeout
         while True:
@@ -262,7 +264,8 @@ def run_operator(provider: Provider, settings: OperatorSettings, *, client: Any 
                  namespace=settings.namespace, watch_namespace=settings.cache_namespace() or "(all)")
         settings.image = resolve_image(client, settings)
         log.info("node daemon image", image=settings.image)
-        ensure_crds(client, provider.crds(), install=settings.install_crds, timeout=settings.crd_timeout)
+        ensure_crds(client, provider.crds(), install=settings.install_crds, field_manager=provider.field_manager,
+                    timeout=settings.crd_timeout)
         provider.pre_start(client, settings)
         if stop.is_set():  # SIGTERM during set-up: nothing is running yet
             log.info("stopped during start-up")

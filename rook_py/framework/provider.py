@@ -56,6 +56,12 @@ class Provider(ABC):
     #: framework's); the values reach the provider as ``settings.of(settings_type)``.
     settings_type: ClassVar[type[Any] | None] = None
 
+    @property
+    def field_manager(self) -> str:
+        """The server-side apply field manager of everything this provider's operator applies
+        (its custom resources' objects, its CRDs, its node DaemonSets): ``rook-<name>``."""
+        return f"rook-{self.name}"
+
     @abstractmethod
     def crds(self) -> list[JSON]:
         """The provider's CustomResourceDefinitions (apiextensions.k8s.io/v1 dicts)."""

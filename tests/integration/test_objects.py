@@ -153,6 +153,20 @@ def test_objects_of_the_client_side_apply_are_migrated_once(client: Client) -> N
     assert writes(client) == before
 
 
+def test_an_apply_under_rook_py_moves_to_the_providers_field_manager(client: Client) -> None:
+    """Node DaemonSets and CRDs were applied as ``rook-py`` before they took the provider's
+    manager: the old Apply entry must not keep a field the new manager stops applying."""
+    apply(client, deployment(labels={"app": "web", "legacy": "yes"}))  # as rook-py
+    assert apply(client, deployment(), field_manager="rook-example").action == "updated"
+    live = client.get("apps/v1", "Deployment", "web", "default")
+    assert live["metadata"]["labels"] == {"app": "web"}
+    managers = {(e["manager"], e["operation"]) for e in live["metadata"]["managedFields"]}
+    assert ("rook-example", "Apply") in managers and ("rook-py", "Apply") not in managers
+    before = writes(client)
+    assert apply(client, deployment(), field_manager="rook-example").action == "unchanged"
+    assert writes(client) == before
+
+
 def _statefulset(port: int = 9090) -> JSON:
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
             "spec": {"serviceName": "db", "replicas": 1, "selector": {"matchLabels": {"app": "db"}},

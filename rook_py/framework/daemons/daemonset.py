@@ -28,7 +28,7 @@ import yaml
 
 from rook_py.framework.client import errors
 from rook_py.framework.logging import get_logger
-from rook_py.framework.objects import ApplyResult, apply
+from rook_py.framework.objects import DEFAULT_FIELD_MANAGER, ApplyResult, apply
 
 JSON = dict[str, Any]
 log = get_logger(__name__)
@@ -184,9 +184,9 @@ class NodeDaemon:
         })
 
 
-def ensure_daemonset(client: Any, desired: JSON) -> ApplyResult:
-    """Create or update in place (see the module docstring)."""
-    result = apply(client, desired)
+def ensure_daemonset(client: Any, desired: JSON, *, field_manager: str = DEFAULT_FIELD_MANAGER) -> ApplyResult:
+    """Create or update in place (see the module docstring), as ``field_manager``."""
+    result = apply(client, desired, field_manager=field_manager)
     if result.action != "unchanged":
         log.info("daemonset applied", name=desired["metadata"]["name"], action=result.action)
     return result

@@ -35,3 +35,10 @@ def test_operator_targets() -> None:
     assert operator_targets(OperatorSettings(namespace="rook")) == ("rook-chubaofs-operator.rook.svc:8080",)
     assert operator_targets(OperatorSettings(metrics_bind_address="0")) == ()
     assert operator_targets(OperatorSettings(provider_settings=ChubaoFSSettings(operator_metrics_targets=["a:1"]))) == ("a:1",)
+
+
+def test_one_field_manager_for_everything_the_operator_applies() -> None:
+    from rook_py.chubaofs.monitor.writer import FIELD_MANAGER
+    from rook_py.chubaofs.provider import ChubaoFSProvider
+
+    assert ChubaoFSProvider().field_manager == FIELD_MANAGER == "rook-chubaofs"
