@@ -452,3 +452,164 @@ def test_deleting_the_crd_removes_its_objects_without_admission(envtest: Any, re
 
     eventually(crd_gone, timeout=30, interval=0.2, what="the CRD to be gone")
     assert recorder.seen("validating", "DELETE") == [] and recorder.seen("mutating", "DELETE") == []
+
+
+# -- reinvocation of mutating webhooks, parallel validating webhooks -------------------------------
+
+
+class Counting:
+    """Webhooks on one server, each counting its calls by name: mutating ones that set a label
+    (``/count/<name>``: ``<name>-calls`` = how often it was called for this object;
+    ``/observe/<name>``: ``<name>-saw`` = the labels it saw besides its own), validating ones
+    that meet at a barrier or deny after a delay."""
+
+    def __init__(self, server: WebhookServer, ca: bytes) -> None:
+        self.server, self.ca = server, ca
+        self.calls: dict[str, int] = {}
+        self.barrier = threading.Barrier(2, timeout=3)
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server.address[1]}"
+
+    def _called(self, name: str) -> None:
+        with self._lock:
+            self.calls[name] = self.calls.get(name, 0) + 1
+
+    def counting(self, name: str) -> Callable[[AdmissionRequest], dict[str, Any]]:
+        def handle(request: AdmissionRequest) -> dict[str, Any]:
+            self._called(name)
+            labels = dict((request.object or {})["metadata"].get("labels") or {})
+            labels[f"{name}-calls"] = str(int(labels.get(f"{name}-calls", "0")) + 1)
+            return admission_review(request.uid, allowed=True,
+                                    patch=[{"op": "add", "path": "/metadata/labels", "value": labels}])
+        return handle
+
+    def observing(self, name: str) -> Callable[[AdmissionRequest], dict[str, Any]]:
+        def handle(request: AdmissionRequest) -> dict[str, Any]:
+            self._called(name)
+            labels = dict((request.object or {})["metadata"].get("labels") or {})
+            seen = "-".join(sorted(k for k in labels if k != f"{name}-saw")) or "nothing"
+            labels[f"{name}-saw"] = seen
+            return admission_review(request.uid, allowed=True,
+                                    patch=[{"op": "add", "path": "/metadata/labels", "value": labels}])
+        return handle
+
+    def meeting(self, name: str) -> Callable[[AdmissionRequest], dict[str, Any]]:
+        """Allows only when the other ``meeting`` webhook is being called at the same time."""
+        def handle(request: AdmissionRequest) -> dict[str, Any]:
+            self._called(name)
+            try:
+                self.barrier.wait()
+            except threading.BrokenBarrierError:
+                return admission_review(request.uid, allowed=False,
+                                        status={"code": 403, "message": f"{name} was called alone"})
+            return admission_review(request.uid, allowed=True, warnings=[f"{name} met the other"])
+        return handle
+
+    def denying(self, name: str, delay: float) -> Callable[[AdmissionRequest], dict[str, Any]]:
+        def handle(request: AdmissionRequest) -> dict[str, Any]:
+            self._called(name)
+            threading.Event().wait(delay)
+            return admission_review(request.uid, allowed=False, status={"code": 403, "message": f"{name} says no"})
+        return handle
+
+
+@pytest.fixture
+def counting() -> Iterator[Counting]:
+    ca = make_ca("webhook-test-ca", dt.timedelta(days=1))
+    server = WebhookServer(StaticCert(make_serving_cert(ca, ["127.0.0.1"], dt.timedelta(days=1))), "127.0.0.1:0")
+    hooks = Counting(server, ca.cert_pem)
+    for name in ("a", "b"):
+        server.register_admission(f"/count/{name}", hooks.counting(name))
+        server.register_admission(f"/observe/{name}", hooks.observing(name))
+        server.register_admission(f"/meet/{name}", hooks.meeting(name))
+    server.register_admission("/deny/slow", hooks.denying("slow", 1.5))
+    server.register_admission("/deny/fast", hooks.denying("fast", 0.0))
+    server.serve_in_background()
+    try:
+        yield hooks
+    finally:
+        server.shutdown()
+
+
+def webhook_configuration(kind: str, name: str, hooks: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+    """A configuration of ``kind`` whose webhooks are (name, path, extra fields), for widgets."""
+    rule = {"apiGroups": [GROUP], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["widgets"]}
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name},
+            "webhooks": [{"name": hook_name, "rules": [rule], "admissionReviewVersions": ["v1"],
+                          "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 10,
+                          "clientConfig": {"url": f"https://unused{path}"}, **extra}
+                         for hook_name, path, extra in hooks]}
+
+
+@pytest.fixture
+def widgets(envtest: Any) -> Any:
+    c = envtest.client()
+    c.create(CRD)
+    wait_established(c, CRD["metadata"]["name"])
+    c.discovery.invalidate()
+    return c
+
+
+def test_if_needed_mutating_webhook_is_called_again_after_a_later_change(envtest: Any, widgets: Any,
+                                                                           counting: Counting) -> None:
+    """mutating/dispatcher.go: a later webhook's change calls IfNeeded webhooks that ran before it
+    once more, so the first sees what the second added; a Never webhook is not called again."""
+    configuration = webhook_configuration("MutatingWebhookConfiguration", "widgets-reinvoke", [
+        ("observe-a.hooks.example.io", "/observe/a", {"reinvocationPolicy": "IfNeeded"}),
+        ("count-b.hooks.example.io", "/count/b", {"reinvocationPolicy": "Never"}),
+    ])
+    envtest.install_webhooks([configuration], url=counting.url, ca_bundle=counting.ca)
+    created = widgets.create(widget("again", size=1))
+    assert created["metadata"]["labels"] == {"a-saw": "b-calls", "b-calls": "1"}
+    assert counting.calls == {"a": 2, "b": 1}
+
+
+def test_reinvocation_is_one_round_at_most(envtest: Any, widgets: Any, counting: Counting) -> None:
+    """Two IfNeeded webhooks that change the object on every call: each is called twice, not
+    forever (reinvocation.go runs the chain a second time only), in order."""
+    configuration = webhook_configuration("MutatingWebhookConfiguration", "widgets-reinvoke", [
+        ("count-a.hooks.example.io", "/count/a", {"reinvocationPolicy": "IfNeeded"}),
+        ("count-b.hooks.example.io", "/count/b", {"reinvocationPolicy": "IfNeeded"}),
+    ])
+    envtest.install_webhooks([configuration], url=counting.url, ca_bundle=counting.ca)
+    created = widgets.create(widget("bounded", size=1))
+    assert created["metadata"]["labels"] == {"a-calls": "2", "b-calls": "2"}
+    assert counting.calls == {"a": 2, "b": 2}
+    counting.calls.clear()
+    # the last webhook's own change does not call it again; nothing after it changes anything
+    only_last = webhook_configuration("MutatingWebhookConfiguration", "widgets-reinvoke", [
+        ("count-a.hooks.example.io", "/count/a", {"reinvocationPolicy": "Never"}),
+        ("count-b.hooks.example.io", "/count/b", {"reinvocationPolicy": "IfNeeded"}),
+    ])
+    envtest.install_webhooks([only_last], url=counting.url, ca_bundle=counting.ca)
+    created = widgets.create(widget("once", size=1))
+    assert created["metadata"]["labels"] == {"a-calls": "1", "b-calls": "1"}
+    assert counting.calls == {"a": 1, "b": 1}
+
+
+def test_validating_webhooks_are_called_at_the_same_time(envtest: Any, widgets: Any, counting: Counting) -> None:
+    """validating/dispatcher.go calls every matching webhook in its own goroutine: two webhooks
+    that each wait for the other both admit; the warnings of both come back."""
+    configuration = webhook_configuration("ValidatingWebhookConfiguration", "widgets-parallel", [
+        ("meet-a.hooks.example.io", "/meet/a", {}), ("meet-b.hooks.example.io", "/meet/b", {})])
+    envtest.install_webhooks([configuration], url=counting.url, ca_bundle=counting.ca)
+    status, body, warnings = raw_create(envtest, widget("together", size=1))
+    assert status == 201, body
+    assert sorted(warnings) == ['299 - "a met the other"', '299 - "b met the other"']
+    assert counting.calls == {"a": 1, "b": 1}
+
+
+def test_the_validating_refusal_reported_is_the_first_to_arrive(envtest: Any, widgets: Any,
+                                                                counting: Counting) -> None:
+    """Upstream takes the first refusal its goroutines hand back, i.e. the first to finish, not
+    the first webhook in configuration order; both webhooks are called all the same."""
+    configuration = webhook_configuration("ValidatingWebhookConfiguration", "widgets-parallel", [
+        ("deny-slow.hooks.example.io", "/deny/slow", {}), ("deny-fast.hooks.example.io", "/deny/fast", {})])
+    envtest.install_webhooks([configuration], url=counting.url, ca_bundle=counting.ca)
+    with pytest.raises(errors.Forbidden) as err:
+        widgets.create(widget("refused", size=1))
+    assert str(err.value) == 'admission webhook "deny-fast.hooks.example.io" denied the request: fast says no'
+    assert counting.calls == {"slow": 1, "fast": 1}

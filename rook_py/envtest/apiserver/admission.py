@@ -20,12 +20,15 @@ predicates/object, mutating/dispatcher.go, validating/dispatcher.go, errors/stat
   (schema, CEL rules, strategy) before the validating webhooks see it, as upstream;
 * a denial answers the webhook's status (code below 400 becomes 400) with the message
   ``admission webhook "<name>" denied the request: <message>``; warnings travel back in
-  ``Warning`` headers (``take_warnings``).
+  ``Warning`` headers (``take_warnings``);
+* mutating webhooks with ``reinvocationPolicy: IfNeeded`` are called once more when a later
+  webhook changed the object (``_mutate``); validating webhooks are called in parallel, and the
+  refusal reported is the one that finished first, as upstream's (``_validate``).
 
 Differences kept on purpose: an object that fails validation before any mutating webhook ran
-is refused without calling them (upstream would let a mutating webhook fix it); validating webhooks are called one after another, not in parallel;
-mutating webhooks are not re-invoked (``reinvocationPolicy: IfNeeded``); a write racing another
-between admission and commit gets a 409 where kube-apiserver would retry its update function.
+is refused without calling them (upstream would let a mutating webhook fix it); a write racing
+another between admission and commit gets a 409 where kube-apiserver would retry its update
+function.
 
 ``AdmittingEngine`` wraps the storage engine's writing verbs: create, update, patch, server-side
 apply (CREATE or UPDATE, as it creates or not), delete and deletecollection (a DELETE per item);
@@ -53,7 +56,9 @@ from .registry import ServedResource
 from .selection import Filter
 from .webhookclient import CallError as _CallError
 from .webhookclient import Connections as _Connections
+from .webhookclient import Endpoint as _Endpoint
 from .webhookclient import reason_for as _reason_for
+from .webhookclient import url_endpoint as _url_endpoint
 
 JSON = dict[str, Any]
 GROUP = "admissionregistration.k8s.io"
@@ -106,6 +111,7 @@ class AdmittingEngine(Engine):
         #: (namespace, service, port) -> (host, port): where a Service's webhook really listens
         self.service_addresses: dict[tuple[str, str, int], tuple[str, int]] = {}
         self._connections = _Connections()
+        self.registry.webhook_endpoint = self.endpoint
 
     def close_connections(self) -> None:
         self._connections.close()
@@ -187,18 +193,13 @@ class AdmittingEngine(Engine):
 
     # -- calling ----------------------------------------------------------------------------------
 
-    def _endpoint(self, config: JSON) -> tuple[str, int, str, str, str]:
-        """(host, port, TLS server name, path, URL as upstream prints it)."""
+    def endpoint(self, config: JSON) -> _Endpoint:
+        """Where a webhook clientConfig is called: its ``url``, or the local address its
+        ``service`` was mapped to (``service_addresses``). CRD conversion webhooks use this too
+        (``registry.webhook_endpoint``), as upstream's converter shares the webhook client's
+        Service resolution."""
         if config.get("url"):
-            from urllib.parse import urlsplit
-
-            url = urlsplit(str(config["url"]))
-            host = url.hostname or ""
-            port = url.port or 443
-            path = url.path or "/"
-            if url.query:
-                path += "?" + url.query
-            return host, port, host, path, str(config["url"])
+            return _url_endpoint(config)
         service = config.get("service") or {}
         namespace, name = str(service.get("namespace") or ""), str(service.get("name") or "")
         port = int(service.get("port") or 443)
@@ -215,7 +216,7 @@ class AdmittingEngine(Engine):
     def _call(self, hook: JSON, review: JSON) -> JSON:
         config = hook.get("clientConfig") or {}
         timeout = int(hook.get("timeoutSeconds") or 10)
-        host, port, server_name, path, shown = self._endpoint(config)
+        host, port, server_name, path, shown = self.endpoint(config)
         sep = "&" if "?" in path else "?"
         shown_url = f"{shown}{sep}timeout={timeout}s"
         try:
@@ -290,47 +291,174 @@ class AdmittingEngine(Engine):
             request["requestSubResource"] = subresource
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
 
+    def _called_as(self, hook: JSON, operation: str, sr: ServedResource, subresource: str, namespace: str,
+                   obj: JSON | None, old: JSON | None) -> ServedResource | None:
+        """The version ``hook`` is called with for this request, or None when it does not match
+        (generic/webhook.go ShouldCallHook: rules, then namespace, then object selector)."""
+        as_sr = self._match_version(hook, operation, sr, subresource, namespace)
+        if as_sr is None or not self._namespace_matches(hook, sr, namespace, obj or old):
+            return None
+        selector = hook.get("objectSelector") or None
+        if not (_selector_matches(selector, _labels(obj)) or _selector_matches(selector, _labels(old))):
+            return None
+        return as_sr
+
+    @staticmethod
+    def _failed_call(hook_name: str, err: _CallError) -> errors.ApiError:
+        return errors.InternalError(f'Internal error occurred: failed calling webhook "{hook_name}": '
+                                    f"failed to call webhook: {err}")
+
     def _dispatch(self, mutating: bool, operation: str, sr: ServedResource, subresource: str, namespace: str,
                   name: str, obj: JSON | None, old: JSON | None, dry_run: bool) -> JSON | None:
         """Call every matching webhook of one kind; returns the (possibly patched) object."""
+        if mutating:
+            return self._mutate(operation, sr, subresource, namespace, name, obj, old, dry_run)
+        self._validate(operation, sr, subresource, namespace, name, obj, old, dry_run)
+        return obj
+
+    def _mutate(self, operation: str, sr: ServedResource, subresource: str, namespace: str, name: str,
+                obj: JSON | None, old: JSON | None, dry_run: bool) -> JSON | None:
+        """Mutating webhooks one after another, each seeing the object its predecessors patched,
+        then the reinvocation round (mutating/dispatcher.go with reinvocationcontext.go, driven
+        twice by admission/reinvocation.go):
+
+        * a webhook with ``reinvocationPolicy: IfNeeded`` that was called is remembered; when a
+          later webhook changes the object, every one remembered so far is marked for another call
+          (a webhook's own change does not mark itself);
+        * when any webhook changed the object, one more round walks the configurations again and
+          calls only the marked webhooks that still match, in order. A webhook skipped in the first
+          round is not called for the first time in the second, and nothing is called a third
+          time, even when the second round changes the object again.
+
+        The emulator has no in-tree mutating plugins between the rounds, so only webhooks' own
+        changes lead to the second round.
+        """
+        invoked_since_change: set[tuple[str, int]] = set()
+        reinvoke: set[tuple[str, int]] = set()
+        for second_round in (False, True):
+            changed_any = False
+            for config_name, index, hook in self._indexed_hooks(True):
+                as_sr = self._called_as(hook, operation, sr, subresource, namespace, obj, old)
+                if as_sr is None:
+                    continue
+                # upstream keys a webhook by configuration name, webhook name and index
+                key = (config_name, index)
+                if second_round and key not in reinvoke:
+                    continue
+                obj, changed = self._call_mutating(hook, config_name, operation, sr, as_sr, subresource,
+                                                   namespace, name, obj, old, dry_run)
+                if changed:
+                    changed_any = True
+                    reinvoke |= invoked_since_change
+                    invoked_since_change = set()
+                if hook.get("reinvocationPolicy") == "IfNeeded":
+                    invoked_since_change.add(key)
+            if second_round or not changed_any or not reinvoke:
+                break
+        return obj
+
+    def _indexed_hooks(self, mutating: bool) -> list[tuple[str, int, JSON]]:
+        resource = "mutatingwebhookconfigurations" if mutating else "validatingwebhookconfigurations"
+        return [(config["metadata"]["name"], index, hook) for config in self._configurations(resource)
+                for index, hook in enumerate(config.get("webhooks") or [])]
+
+    def _call_mutating(self, hook: JSON, config_name: str, operation: str, sr: ServedResource,
+                       as_sr: ServedResource, subresource: str, namespace: str, name: str, obj: JSON | None,
+                       old: JSON | None, dry_run: bool) -> tuple[JSON | None, bool]:
+        """One mutating webhook's call: (the object, patched or not; whether the patch changed it)."""
         from . import patch as patches
 
-        for config_name, hook in self._hooks(mutating):
-            as_sr = self._match_version(hook, operation, sr, subresource, namespace)
-            if as_sr is None or not self._namespace_matches(hook, sr, namespace, obj or old):
-                continue
-            if not (_selector_matches(hook.get("objectSelector") or None, _labels(obj))
-                    or _selector_matches(hook.get("objectSelector") or None, _labels(old))):
-                continue
-            hook_name = str(hook.get("name") or config_name)
-            if dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
-                raise errors.BadRequest(f'admission webhook "{hook_name}" does not support dry run')
-            review = self._review(operation, sr, as_sr, subresource, namespace, name, obj, old, dry_run)
+        hook_name = str(hook.get("name") or config_name)
+        if dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+            raise errors.BadRequest(f'admission webhook "{hook_name}" does not support dry run')
+        review = self._review(operation, sr, as_sr, subresource, namespace, name, obj, old, dry_run)
+        try:
+            response = self._call(hook, review)
+            for warning in response.get("warnings") or []:
+                _warn(str(warning))
+            if not response.get("allowed"):
+                raise self._denial(hook_name, response.get("status"))
+            if not (response.get("patch") and obj is not None):
+                return obj, False
+            if response.get("patchType") != "JSONPatch":
+                raise _CallError(f"unsupported patch type {response.get('patchType')!r}")
             try:
-                response = self._call(hook, review)
-                for warning in response.get("warnings") or []:
-                    _warn(str(warning))
-                if not response.get("allowed"):
-                    raise self._denial(hook_name, response.get("status"))
-                if mutating and response.get("patch") and obj is not None:
-                    if response.get("patchType") != "JSONPatch":
-                        raise _CallError(f"unsupported patch type {response.get('patchType')!r}")
-                    try:
-                        ops = json.loads(base64.b64decode(response["patch"]))
-                        patched = patches.apply_json_patch(review["request"]["object"], ops)
-                    except (ValueError, patches.PatchError) as err:
-                        raise _CallError(f"JSONPatch failed: {err}") from None
-                    if not isinstance(patched, dict):
-                        raise _CallError("the patched object is not a JSON object")
-                    patched["apiVersion"] = obj.get("apiVersion")
-                    obj = patched
-            except _CallError as err:
-                if hook.get("failurePolicy") == "Ignore":
-                    continue
-                raise errors.InternalError(
-                    f'Internal error occurred: failed calling webhook "{hook_name}": failed to call webhook: '
-                    f"{err}") from None
-        return obj
+                ops = json.loads(base64.b64decode(response["patch"]))
+                patched = patches.apply_json_patch(review["request"]["object"], ops)
+            except (ValueError, patches.PatchError) as err:
+                raise _CallError(f"JSONPatch failed: {err}") from None
+            if not isinstance(patched, dict):
+                raise _CallError("the patched object is not a JSON object")
+            patched["apiVersion"] = obj.get("apiVersion")
+            # a patch that leaves the object as it was is no change (dispatcher.go compares the
+            # decoded objects), so it does not cause reinvocation
+            return patched, patched != obj
+        except _CallError as err:
+            if hook.get("failurePolicy") == "Ignore":
+                return obj, False
+            raise self._failed_call(hook_name, err) from None
+
+    def _validate(self, operation: str, sr: ServedResource, subresource: str, namespace: str, name: str,
+                  obj: JSON | None, old: JSON | None, dry_run: bool) -> None:
+        """All matching validating webhooks at once, one thread each (validating/dispatcher.go
+        starts a goroutine per webhook and waits for all of them).
+
+        Every webhook is called even when another has already refused. Upstream's refusals go
+        into a channel as the calls finish and the first one taken out is the answer, so when
+        several refuse, the one that answered first wins, not the first in configuration order;
+        the emulator reports the same one. Warnings from every webhook are returned, in
+        configuration order (upstream adds them as calls finish)."""
+        calls = [(hook, str(hook.get("name") or config_name), as_sr)
+                 for config_name, hook in self._hooks(False)
+                 if (as_sr := self._called_as(hook, operation, sr, subresource, namespace, obj, old)) is not None]
+        if not calls:
+            return
+        warnings: list[list[str]] = [[] for _ in calls]
+        refusals: list[Exception] = []  # in the order the calls finished
+        lock = threading.Lock()
+
+        def call(i: int) -> None:
+            hook, hook_name, as_sr = calls[i]
+            try:
+                self._call_validating(hook, hook_name, operation, sr, as_sr, subresource, namespace, name, obj,
+                                      old, dry_run, warnings[i])
+            except Exception as err:  # any refusal or failure: raised in the request's thread below
+                with lock:
+                    refusals.append(err)
+
+        if len(calls) == 1:
+            call(0)
+        else:
+            threads = [threading.Thread(target=call, args=(i,), name=f"validating-webhook-{i}", daemon=True)
+                       for i in range(len(calls))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        # warnings live in the request thread's local storage: the workers hand theirs over
+        for found in warnings:
+            for warning in found:
+                _warn(warning)
+        if refusals:
+            raise refusals[0]
+
+    def _call_validating(self, hook: JSON, hook_name: str, operation: str, sr: ServedResource,
+                         as_sr: ServedResource, subresource: str, namespace: str, name: str, obj: JSON | None,
+                         old: JSON | None, dry_run: bool, warnings: list[str]) -> None:
+        """One validating webhook's call (in a worker thread): returns when it admits or is
+        ignored, raises the refusal otherwise."""
+        if dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+            raise errors.BadRequest(f'admission webhook "{hook_name}" does not support dry run')
+        review = self._review(operation, sr, as_sr, subresource, namespace, name, obj, old, dry_run)
+        try:
+            response = self._call(hook, review)
+        except _CallError as err:
+            if hook.get("failurePolicy") == "Ignore":
+                return
+            raise self._failed_call(hook_name, err) from None
+        warnings.extend(str(w) for w in response.get("warnings") or [])
+        if not response.get("allowed"):
+            raise self._denial(hook_name, response.get("status"))
 
     # -- the verbs --------------------------------------------------------------------------------
 

@@ -4,20 +4,22 @@ After apiextensions-apiserver pkg/apiserver/conversion/webhook_converter.go: an 
 one version and read or written in another is sent to the CRD's conversion webhook in a
 ConversionReview v1 (``desiredAPIVersion``, one object), and the answer's ``convertedObjects``
 replace it; a failure answers 500 ``conversion webhook for <group/version, Kind=...> failed:
-<reason>``. The emulator calls the webhook only at a ``clientConfig.url`` (its Service
-resolution is for admission webhooks) and converts one object per call.
+<reason>``. The webhook is called at ``clientConfig.url`` or at its ``service``, resolved as
+admission webhooks' are (``AdmittingEngine.endpoint``: the Service must exist and be mapped to a
+local address with ``Environment.serve_service``; the certificate must name
+``<service>.<namespace>.svc`` and chain to ``caBundle``). One object is converted per call.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from rook_py.framework.client import errors
 
-from .webhookclient import CallError, Connections, reason_for
+from .webhookclient import CallError, Connections, Endpoint, reason_for, url_endpoint
 
 JSON = dict[str, Any]
 _connections = Connections()
@@ -28,26 +30,28 @@ def _failed(obj: JSON, reason: str) -> errors.ApiError:
     return errors.InternalError(f"conversion webhook for {group}/{version}, Kind={obj.get('kind')} failed: {reason}")
 
 
-def convert(crd: JSON, obj: JSON, desired_api_version: str) -> JSON:
-    """``obj`` in ``desired_api_version``, converted by the CRD's webhook."""
+def convert(crd: JSON, obj: JSON, desired_api_version: str,
+            endpoint: Callable[[JSON], Endpoint] | None = None) -> JSON:
+    """``obj`` in ``desired_api_version``, converted by the CRD's webhook; ``endpoint`` resolves
+    its clientConfig (a url only when None)."""
     if obj.get("apiVersion") == desired_api_version:
         return obj
     webhook = ((crd.get("spec") or {}).get("conversion") or {}).get("webhook") or {}
     config = webhook.get("clientConfig") or {}
-    if not config.get("url"):
-        raise _failed(obj, "the emulator calls conversion webhooks at clientConfig.url only")
-    url = urlsplit(str(config["url"]))
     review = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
               "request": {"uid": str(uuid.uuid4()), "desiredAPIVersion": desired_api_version, "objects": [obj]}}
-    path = (url.path or "/") + "?timeout=30s"
     try:
-        status, body = _connections.post(url.hostname or "", url.port or 443, url.hostname or "",
-                                          str(config.get("caBundle") or ""), path,
-                                          json.dumps(review).encode(), 30.0)
+        host, port, server_name, path, shown = (endpoint or url_endpoint)(config)
+    except CallError as err:
+        raise _failed(obj, str(err)) from None
+    sep = "&" if "?" in path else "?"
+    try:
+        status, body = _connections.post(host, port, server_name, str(config.get("caBundle") or ""),
+                                          f"{path}{sep}timeout=30s", json.dumps(review).encode(), 30.0)
     except CallError as err:
         raise _failed(obj, str(err)) from None
     except OSError as err:
-        raise _failed(obj, f'Post "{config["url"]}?timeout=30s": {reason_for(err)}') from None
+        raise _failed(obj, f'Post "{shown}{sep}timeout=30s": {reason_for(err)}') from None
     try:
         response = json.loads(body)["response"]
     except (ValueError, KeyError, TypeError):

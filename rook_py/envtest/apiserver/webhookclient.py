@@ -10,10 +10,30 @@ import socket
 import ssl
 import threading
 from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
 
 
 class CallError(Exception):
     """The webhook could not be called or answered nonsense (``ErrCallingWebhook``)."""
+
+
+#: (host, port, TLS server name, request path, URL as kube-apiserver prints it in errors)
+Endpoint = tuple[str, int, str, str, str]
+
+
+def url_endpoint(config: dict[str, Any]) -> Endpoint:
+    """Where a clientConfig with ``url`` is called. A ``service`` needs the Services the admitting
+    engine knows of (``AdmittingEngine.endpoint``); without one it cannot be reached."""
+    if not config.get("url"):
+        service = config.get("service") or {}
+        raise CallError(f'service "{service.get("name")}" cannot be resolved: no Service resolver')
+    url = urlsplit(str(config["url"]))
+    host = url.hostname or ""
+    path = url.path or "/"
+    if url.query:
+        path += "?" + url.query
+    return host, url.port or 443, host, path, str(config["url"])
 
 
 class Connections:

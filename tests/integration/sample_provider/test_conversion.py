@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rook_py.envtest import emulator_only
+from rook_py.framework.client import errors
 from rook_py.framework.webhook import StaticCert, WebhookBuilder, WebhookServer, make_ca, make_serving_cert
 from tests.integration.sample_provider.provider import (
     API_VERSION,
@@ -78,3 +81,44 @@ def test_reads_and_writes_in_either_version(envtest: Any, conversion: tuple[str,
     assert client.get(API_VERSION, KIND, "new", "default")["spec"] == {"message": "yo", "shout": False}
     listed = client.list(API_VERSION_V1, KIND, "default")["items"]
     assert sorted(i["spec"]["greeting"]["text"] for i in listed) == ["hello there", "yo"]
+
+
+@emulator_only(reason="a Service is reached only through kube-proxy and endpoints, which a bare control plane lacks")
+def test_a_conversion_webhook_behind_a_service(envtest: Any) -> None:
+    """``clientConfig.service`` resolved as admission webhooks' are (Environment.serve_service):
+    the certificate must name ``<service>.<namespace>.svc`` and chain to ``caBundle``."""
+    ca = make_ca("conversion-ca", dt.timedelta(days=1))
+    server = WebhookServer(StaticCert(make_serving_cert(ca, ["greeting-conversion.default.svc"],
+                                                        dt.timedelta(days=1))), "127.0.0.1:0")
+    WebhookBuilder(None, server).for_(API_VERSION_V1, KIND).with_conversion(greeting_hub()).complete()
+    server.serve_in_background()
+    try:
+        client = envtest.client()
+        client.create({"apiVersion": "v1", "kind": "Service",
+                       "metadata": {"name": "greeting-conversion", "namespace": "default"},
+                       "spec": {"ports": [{"port": 8443, "targetPort": 9443}]}})
+        envtest.serve_service("default", "greeting-conversion", 8443, ("127.0.0.1", server.address[1]))
+        crd = greeting_crd_with_v1("https://unused/convert", ca.cert_pem)
+        crd["spec"]["conversion"]["webhook"]["clientConfig"] = {
+            "service": {"namespace": "default", "name": "greeting-conversion", "path": "/convert", "port": 8443},
+            "caBundle": base64.b64encode(ca.cert_pem).decode()}
+        client.create(crd)
+        wait_established(client, crd["metadata"]["name"])
+        client.discovery.invalidate()
+        client.create({"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "hello", "namespace": "default"},
+                       "spec": {"message": "hi", "shout": True}})
+        assert client.get(API_VERSION_V1, KIND, "hello", "default")["spec"] == {
+            "greeting": {"text": "hi", "style": "shout"}}
+
+        # a caBundle the serving certificate does not chain to: the conversion fails
+        other = make_ca("another-ca", dt.timedelta(days=1))
+        current = client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"])
+        current["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] = base64.b64encode(
+            other.cert_pem).decode()
+        client.update(current)
+        with pytest.raises(errors.InternalError) as err:
+            client.get(API_VERSION_V1, KIND, "hello", "default")
+        assert "conversion webhook for" in str(err.value)
+        assert "x509" in str(err.value) and "greeting-conversion.default.svc:8443/convert" in str(err.value)
+    finally:
+        server.shutdown()

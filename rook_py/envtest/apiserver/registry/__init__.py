@@ -32,6 +32,10 @@ class Registry:
         self._by_gvr: dict[tuple[str, str, str], ServedResource] = {
             (r.group, r.version, r.resource): r for r in builtins}
         self._crd_of: dict[str, list[ServedResource]] = {}
+        #: where a webhook clientConfig (url or Service) is called: (host, port, TLS server name,
+        #: path, URL as upstream prints it). The admitting engine installs its own, so CRD
+        #: conversion webhooks resolve Services exactly as admission webhooks do.
+        self.webhook_endpoint: Callable[[JSON], tuple[str, int, str, str, str]] | None = None
 
     def lookup(self, group: str, version: str, resource: str) -> ServedResource | None:
         return self._by_gvr.get((group, version, resource))
@@ -66,7 +70,8 @@ class Registry:
 
     def set_crd(self, crd_name: str, crd: JSON) -> list[ServedResource]:
         """Serve (or re-serve, after an update) the resources of an established CRD."""
-        served = served_from_crd(crd)
+        # looked up at each conversion, not now: the engine may install its resolver later
+        served = served_from_crd(crd, lambda config: self._endpoint(config))
         with self._lock:
             table = dict(self._by_gvr)
             for old in self._crd_of.get(crd_name, []):
@@ -76,6 +81,11 @@ class Registry:
             self._crd_of[crd_name] = served
             self._by_gvr = table
         return served
+
+    def _endpoint(self, config: JSON) -> tuple[str, int, str, str, str]:
+        from ..webhookclient import url_endpoint
+
+        return (self.webhook_endpoint or url_endpoint)(config)
 
     def remove_crd(self, crd_name: str) -> None:
         with self._lock:

@@ -190,8 +190,10 @@ class CustomResourceStrategy(Strategy):
         return result
 
 
-def served_from_crd(crd: JSON) -> list[ServedResource]:
-    """The ServedResources a CRD establishes: one per served version, all on the same storage."""
+def served_from_crd(crd: JSON, endpoint: Callable[[JSON], tuple[str, int, str, str, str]] | None = None,
+                    ) -> list[ServedResource]:
+    """The ServedResources a CRD establishes: one per served version, all on the same storage.
+    ``endpoint`` resolves a conversion webhook's clientConfig (see ``conversion.convert``)."""
     spec = crd.get("spec", {})
     names = spec.get("names", {})
     group = str(spec.get("group", ""))
@@ -208,8 +210,8 @@ def served_from_crd(crd: JSON) -> list[ServedResource]:
             from ..conversion import convert
 
             served_as = f"{group}/{version['name']}"
-            converters = {"from_storage": lambda obj, v=served_as: convert(crd, obj, v),
-                          "to_storage": lambda obj: convert(crd, obj, stored_as)}
+            converters = {"from_storage": lambda obj, v=served_as: convert(crd, obj, v, endpoint),
+                          "to_storage": lambda obj: convert(crd, obj, stored_as, endpoint)}
         subresources = tuple(k for k in ("status", "scale") if k in (version.get("subresources") or {}))
         out.append(ServedResource(
             group, str(version["name"]), plural, str(names.get("kind", "")),
