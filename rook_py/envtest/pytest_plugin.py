@@ -18,8 +18,9 @@ environment, including runs that never touch envtest.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -95,10 +96,98 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                     "control plane")
 
 
+WARM_ENV = "ROOK_ENVTEST_WARM"
+
+
+class WarmControlPlanes:
+    """Fresh real control planes without waiting for them: kube-apiserver takes ~3 s to start
+    (its post-start hooks), which, paid by every test, was most of a real-server run. The next
+    test's control plane starts while the current test runs, and a used one stops in the
+    background. Each test still gets a new etcd and kube-apiserver of its own."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._next: tuple[threading.Thread, dict[str, Any]] | None = None
+        self._stopping: list[threading.Thread] = []
+
+    def _begin(self) -> None:
+        from rook_py.envtest.environment import Environment
+
+        box: dict[str, Any] = {}
+
+        def start() -> None:
+            try:
+                box["env"] = Environment(backend=self.backend).start()
+            except BaseException as exc:  # re-raised in the test that takes it
+                box["error"] = exc
+
+        thread = threading.Thread(target=start, name="envtest-warm-start", daemon=True)
+        thread.start()
+        self._next = (thread, box)
+
+    def take(self) -> Environment:
+        if self._next is None:
+            self._begin()
+        assert self._next is not None
+        thread, box = self._next
+        self._next = None
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        self._begin()
+        env: Environment = box["env"]
+        return env
+
+    def release(self, env: Environment) -> None:
+        self._stopping = [t for t in self._stopping if t.is_alive()]
+        thread = threading.Thread(target=env.stop, name="envtest-stop", daemon=True)
+        thread.start()
+        self._stopping.append(thread)
+
+    def close(self) -> None:
+        if self._next is not None:
+            thread, box = self._next
+            self._next = None
+            thread.join()
+            if "env" in box:
+                box["env"].stop()
+        for thread in self._stopping:
+            thread.join()
+        self._stopping = []
+
+
+_warm: dict[str, WarmControlPlanes] = {}
+
+
+def _warm_for(backend: str) -> WarmControlPlanes | None:
+    """Only real control planes are kept warm (the emulator starts in milliseconds);
+    ``ROOK_ENVTEST_WARM=0`` turns it off."""
+    if backend != "real" or os.environ.get(WARM_ENV, "1").lower() in ("0", "false", "no"):
+        return None
+    if backend not in _warm:
+        _warm[backend] = WarmControlPlanes(backend)
+    return _warm[backend]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for warm in _warm.values():
+        warm.close()
+    _warm.clear()
+
+
 @pytest.fixture
 def envtest(request: pytest.FixtureRequest) -> Iterator[Environment]:
     """A fresh, started Environment for one test; stopped (and its temp files removed) afterwards."""
     from rook_py.envtest.environment import Environment
 
-    with Environment(backend=selected_backend(request.config)) as env:
+    backend = selected_backend(request.config)
+    warm = _warm_for(backend)
+    if warm is None:
+        with Environment(backend=backend) as env:
+            yield env
+        return
+    env = warm.take()
+    try:
         yield env
+    finally:
+        warm.release(env)
