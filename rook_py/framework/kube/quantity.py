@@ -127,7 +127,12 @@ class Quantity:
                 while mantissa % 1024 == 0 and power < 6:
                     mantissa //= 1024
                     power += 1
-                return f"{mantissa}{_BINARY_BY_EXPONENT.get(power, '')}"
+                if power:
+                    return f"{mantissa}{_BINARY_BY_EXPONENT[power]}"
+                # No power of 1024 divides it: upstream prints a bare integer, which etcd's copy
+                # (protobuf keeps the string) reads back as decimal SI, so kube-apiserver answers
+                # in that form even on the create ("2156.25Ki" -> "2208000" -> "2208k").
+                fmt = DECIMAL_SI
         mantissa, exponent = _decimal_parts(self.value)
         if fmt == DECIMAL_EXPONENT:
             return f"{mantissa}" if exponent == 0 else f"{mantissa}e{exponent}"

@@ -7,7 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from rook_py.framework.kube.quantity import (
@@ -71,6 +71,14 @@ def test_decimal_si_past_exa_loses_its_suffix() -> None:
     assert canonical_quantity("1e21") == "1e21"  # the exponent form keeps its exponent
 
 
+def test_a_binary_value_no_power_of_1024_divides_is_written_as_decimal_si() -> None:
+    """Recorded from kube-apiserver v1.28 (a ResourceQuota's hard memory): the bare integer it
+    stores reads back as decimal SI."""
+    assert canonical_quantity("2156.25Ki") == "2208k"
+    assert canonical_quantity("2156.5Ki") == "2208256" and canonical_quantity("1.5Ki") == "1536"
+    assert canonical_quantity("3.75Mi") == "3840Ki"
+
+
 def test_values_round_up_to_the_nanounit() -> None:
     assert parse_quantity("0.0000000001").value == Fraction(1, 10**9)
     assert str(parse_quantity("0.1n")) == "1n"
@@ -84,6 +92,7 @@ _suffixes = st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "K
 
 @settings(max_examples=300, deadline=None)
 @given(number=_numbers, suffix=_suffixes, sign=st.sampled_from(["", "+", "-"]))
+@example(number="2156.25", suffix="Ki", sign="")  # found by CI: a bare binary integer re-read as decimal
 def test_round_trip(number: str, suffix: str, sign: str) -> None:
     """Whatever the server writes back reads back as the same value, in the same form."""
     q = parse_quantity(sign + number + suffix)
