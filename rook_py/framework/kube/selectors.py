@@ -507,12 +507,16 @@ class _Parser:
                 if nxt != _T_COMMA:
                     raise ValueError(f"found '{nlit}', expected: ',' or ')'")
             elif kind == _T_COMMA:
-                # `(,a)`, `(a,,b)` and `(a,)` each carry the empty value
+                # `(,a)`, `(a,,b)` and `(a,)` each carry the empty value. A second comma is
+                # consumed with the first, so what follows must be a value or a comma:
+                # `(a,,)` is refused (labels/selector.go parseIdentifiersList), `(a,,,)` is not.
                 nxt = self.peek()[0]
                 if not values or nxt in (_T_CLOSE, _T_COMMA):
                     values.add("")
                 if nxt == _T_CLOSE:
                     break
+                if nxt == _T_COMMA:
+                    self.take()
             else:
                 raise ValueError(f"found '{lit}', expected: ',', or identifier")  # sic
         self.take()  # the ')' just seen

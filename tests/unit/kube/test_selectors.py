@@ -368,3 +368,16 @@ def test_a_trailing_newline_is_not_a_valid_label_value_or_key(text: str) -> None
     assert validate_label_value(text) != []
     assert validate_qualified_name(text) != []
     assert fit_label_value(text) != text
+
+
+@pytest.mark.parametrize(("selector", "refused"), [
+    ("app in (a,,)", True), ("app notin (,,)", True), ("app in (a,,,)", False), ("app in (,,a)", False),
+    ("app in (a,,b)", False), ("app in (a,)", False)])
+def test_consecutive_commas_as_kube_apiserver_reads_them(selector: str, refused: bool) -> None:
+    """Recorded from kube-apiserver v1.28: a second comma is taken with the first, so a ')' may
+    not follow it."""
+    if refused:
+        with pytest.raises(ValueError, match="found '\\)', expected: ',', or identifier"):
+            parse_selector(selector)
+    else:
+        parse_selector(selector)
