@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from rook_py.framework.client import errors
-from tests.integration.sample_provider.provider import wait_established
 
 GROUP = "cel.example.io"
 CRD: dict[str, Any] = {
@@ -43,10 +42,8 @@ def cluster(name: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def client(envtest: Any) -> Any:
+    envtest.install_crds([CRD])
     c = envtest.client()
-    c.create(CRD)
-    wait_established(c, CRD["metadata"]["name"])
-    c.discovery.invalidate()
     return c
 
 

@@ -24,7 +24,6 @@ from rook_py.framework.webhook import (
 )
 from rook_py.framework.webhook.admission import AdmissionRequest, Denied
 from rook_py.framework.webhook.admission import review as admission_review
-from tests.integration.sample_provider.provider import wait_established
 from tests.support.waiting import eventually
 
 GROUP = "hooks.example.io"
@@ -119,10 +118,8 @@ def hooks() -> Iterator[Hooks]:
 
 @pytest.fixture
 def client(envtest: Any, hooks: Hooks) -> Any:
+    envtest.install_crds([CRD])
     c = envtest.client()
-    c.create(CRD)
-    wait_established(c, CRD["metadata"]["name"])
-    c.discovery.invalidate()
     envtest.install_webhooks(configurations(), url=hooks.url, ca_bundle=hooks.ca)
     return c
 
@@ -312,10 +309,7 @@ def recorder(envtest: Any) -> Iterator[Recorder]:
     rec = Recorder(server, ca.cert_pem)
     server.serve_in_background()
     try:
-        c = envtest.client()
-        c.create(CRD)
-        wait_established(c, CRD["metadata"]["name"])
-        c.discovery.invalidate()
+        envtest.install_crds([CRD])
         envtest.install_webhooks(recording_configurations(), url=rec.url, ca_bundle=rec.ca)
         yield rec
     finally:
@@ -546,10 +540,8 @@ def webhook_configuration(kind: str, name: str, hooks: list[tuple[str, str, dict
 
 @pytest.fixture
 def widgets(envtest: Any) -> Any:
+    envtest.install_crds([CRD])
     c = envtest.client()
-    c.create(CRD)
-    wait_established(c, CRD["metadata"]["name"])
-    c.discovery.invalidate()
     return c
 
 

@@ -103,6 +103,12 @@ def _selector_matches(selector: JSON | None, labels: dict[str, str]) -> bool:
         return False
 
 
+def _refuse_dry_run(hook: JSON, hook_name: str, dry_run: bool) -> None:
+    """A dry run may reach only webhooks that declare no side effects (or none on dry runs)."""
+    if dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+        raise errors.BadRequest(f'admission webhook "{hook_name}" does not support dry run')
+
+
 class AdmittingEngine(Engine):
     """The storage engine with dynamic admission around create, update, patch and delete."""
 
@@ -125,10 +131,11 @@ class AdmittingEngine(Engine):
         items = self.store.items(sr.storage)
         return [items[k] for k in sorted(items, key=lambda k: k[1])] if items else []
 
-    def _hooks(self, mutating: bool) -> list[tuple[str, JSON]]:
+    def _hooks(self, mutating: bool) -> list[tuple[str, int, JSON]]:
+        """(configuration name, index in it, webhook), in the order they are called."""
         resource = "mutatingwebhookconfigurations" if mutating else "validatingwebhookconfigurations"
-        return [(config["metadata"]["name"], hook) for config in self._configurations(resource)
-                for hook in config.get("webhooks") or []]
+        return [(config["metadata"]["name"], index, hook) for config in self._configurations(resource)
+                for index, hook in enumerate(config.get("webhooks") or [])]
 
     def _any_hooks(self) -> bool:
         return bool(self._configurations("mutatingwebhookconfigurations")
@@ -337,7 +344,7 @@ class AdmittingEngine(Engine):
         reinvoke: set[tuple[str, int]] = set()
         for second_round in (False, True):
             changed_any = False
-            for config_name, index, hook in self._indexed_hooks(True):
+            for config_name, index, hook in self._hooks(True):
                 as_sr = self._called_as(hook, operation, sr, subresource, namespace, obj, old)
                 if as_sr is None:
                     continue
@@ -357,11 +364,6 @@ class AdmittingEngine(Engine):
                 break
         return obj
 
-    def _indexed_hooks(self, mutating: bool) -> list[tuple[str, int, JSON]]:
-        resource = "mutatingwebhookconfigurations" if mutating else "validatingwebhookconfigurations"
-        return [(config["metadata"]["name"], index, hook) for config in self._configurations(resource)
-                for index, hook in enumerate(config.get("webhooks") or [])]
-
     def _call_mutating(self, hook: JSON, config_name: str, operation: str, sr: ServedResource,
                        as_sr: ServedResource, subresource: str, namespace: str, name: str, obj: JSON | None,
                        old: JSON | None, dry_run: bool) -> tuple[JSON | None, bool]:
@@ -369,8 +371,7 @@ class AdmittingEngine(Engine):
         from . import patch as patches
 
         hook_name = str(hook.get("name") or config_name)
-        if dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
-            raise errors.BadRequest(f'admission webhook "{hook_name}" does not support dry run')
+        _refuse_dry_run(hook, hook_name, dry_run)
         review = self._review(operation, sr, as_sr, subresource, namespace, name, obj, old, dry_run)
         try:
             response = self._call(hook, review)
@@ -409,7 +410,7 @@ class AdmittingEngine(Engine):
         the emulator reports the same one. Warnings from every webhook are returned, in
         configuration order (upstream adds them as calls finish)."""
         calls = [(hook, str(hook.get("name") or config_name), as_sr)
-                 for config_name, hook in self._hooks(False)
+                 for config_name, _, hook in self._hooks(False)
                  if (as_sr := self._called_as(hook, operation, sr, subresource, namespace, obj, old)) is not None]
         if not calls:
             return
@@ -447,8 +448,7 @@ class AdmittingEngine(Engine):
                          old: JSON | None, dry_run: bool, warnings: list[str]) -> None:
         """One validating webhook's call (in a worker thread): returns when it admits or is
         ignored, raises the refusal otherwise."""
-        if dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
-            raise errors.BadRequest(f'admission webhook "{hook_name}" does not support dry run')
+        _refuse_dry_run(hook, hook_name, dry_run)
         review = self._review(operation, sr, as_sr, subresource, namespace, name, obj, old, dry_run)
         try:
             response = self._call(hook, review)
@@ -467,7 +467,7 @@ class AdmittingEngine(Engine):
         if getattr(_local, "inside", False) or not self._any_hooks():
             return True
         for mutating in (True, False):
-            for _, hook in self._hooks(mutating):
+            for _, _, hook in self._hooks(mutating):
                 if self._match_version(hook, operation, sr, subresource or "", "x") is not None or \
                         self._match_version(hook, operation, sr, subresource or "", "") is not None:
                     return False

@@ -87,13 +87,18 @@ def test_default_page_size_is_500() -> None:
     assert [c["limit"] for c in lw.list_calls] == [500, 500, 500]
 
 
+def synced_at_11(lw: FakeListerWatcher, r: Reflector) -> None:
+    """The first watch is open and has delivered one event, resourceVersion 11."""
+    lw.wait_watches(1)
+    lw.create(cm("b", 0))
+    assert eventually(lambda: r.last_sync_resource_version() == "11")
+
+
 def test_relist_after_a_watch_410_asks_for_the_last_synced_version_whole() -> None:
     lw = FakeListerWatcher([cm("a", 1)], rv=10)
     r = make(lw)
     with Running(r):
-        lw.wait_watches(1)
-        lw.create(cm("b", 0))  # rv 11
-        assert eventually(lambda: r.last_sync_resource_version() == "11")
+        synced_at_11(lw, r)
         lw.streams[-1].send(errors.expired("11", "12"))
         lw.wait_watches(2)
     # Not older than what the store holds, and not paged: the server pages only exact reads.
@@ -108,9 +113,7 @@ def test_a_refused_version_is_retried_at_once_as_a_consistent_list(refusal: erro
     lw.watch_errors = [None, None]
     r = make(lw)
     with Running(r):
-        lw.wait_watches(1)
-        lw.create(cm("b", 0))  # rv 11
-        assert eventually(lambda: r.last_sync_resource_version() == "11")
+        synced_at_11(lw, r)
         lw.list_errors = [refusal]
         lw.streams[-1].send(errors.expired("11", "20"))
         lw.wait_watches(2)
@@ -169,9 +172,7 @@ def test_stream_end_rewatches_from_last_rv_without_relist() -> None:
     lw = FakeListerWatcher([cm("a", 1)], rv=10)
     r = make(lw)
     with Running(r):
-        lw.wait_watches(1)
-        lw.create(cm("b", 0))  # rv 11
-        assert eventually(lambda: r.last_sync_resource_version() == "11")
+        synced_at_11(lw, r)
         lw.streams[-1].end()
         lw.wait_watches(2)
     assert len(lw.list_calls) == 1

@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Callable
 
+from ..webhookclient import Endpoint, url_endpoint
 from .admissionregistration import admissionregistration_resources
 from .apps import apps_resources
 from .base import JSON, ServedResource, Strategy
@@ -32,10 +33,9 @@ class Registry:
         self._by_gvr: dict[tuple[str, str, str], ServedResource] = {
             (r.group, r.version, r.resource): r for r in builtins}
         self._crd_of: dict[str, list[ServedResource]] = {}
-        #: where a webhook clientConfig (url or Service) is called: (host, port, TLS server name,
-        #: path, URL as upstream prints it). The admitting engine installs its own, so CRD
+        #: where a webhook clientConfig (url or Service) is called. The admitting engine installs its own, so CRD
         #: conversion webhooks resolve Services exactly as admission webhooks do.
-        self.webhook_endpoint: Callable[[JSON], tuple[str, int, str, str, str]] | None = None
+        self.webhook_endpoint: Callable[[JSON], Endpoint] | None = None
 
     def lookup(self, group: str, version: str, resource: str) -> ServedResource | None:
         return self._by_gvr.get((group, version, resource))
@@ -82,9 +82,7 @@ class Registry:
             self._by_gvr = table
         return served
 
-    def _endpoint(self, config: JSON) -> tuple[str, int, str, str, str]:
-        from ..webhookclient import url_endpoint
-
+    def _endpoint(self, config: JSON) -> Endpoint:
         return (self.webhook_endpoint or url_endpoint)(config)
 
     def remove_crd(self, crd_name: str) -> None:

@@ -11,6 +11,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ..webhookclient import Endpoint
 from .base import (
     ALL_GENERATION,
     JSON,
@@ -190,7 +191,7 @@ class CustomResourceStrategy(Strategy):
         return result
 
 
-def served_from_crd(crd: JSON, endpoint: Callable[[JSON], tuple[str, int, str, str, str]] | None = None,
+def served_from_crd(crd: JSON, endpoint: Callable[[JSON], Endpoint] | None = None,
                     ) -> list[ServedResource]:
     """The ServedResources a CRD establishes: one per served version, all on the same storage.
     ``endpoint`` resolves a conversion webhook's clientConfig (see ``conversion.convert``)."""
